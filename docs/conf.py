@@ -3,7 +3,9 @@
 Every ``{command-output}`` / ``{program-output}`` block runs its command while the docs build, with the
 interpreter that runs Sphinx (its ``bin`` directory goes first on PATH, so ``abcscale`` and ``python`` are
 this environment's), from the docs directory.  Trainings that draw a plot use ``{command-figure}``
-(docs/_ext/command_figure.py), which runs them in a fresh temporary directory.
+(docs/_ext/command_figure.py), which runs them in a fresh temporary directory.  Trainings too long for a
+build (minutes each) are ``{recorded-output}`` blocks (docs/_ext/recorded.py): shown from docs/recorded/ and
+re-executed, output compared, by tests/test_docs_recorded.py in CI.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ extensions = [
     "sphinxcontrib.programoutput",
     "plain_docstrings",
     "command_figure",
+    "recorded",
 ]
 source_suffix = {".md": "markdown"}
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build", "_ext", "examples"]
+exclude_patterns = ["_build", "_ext", "examples", "recorded"]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
