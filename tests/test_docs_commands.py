@@ -29,6 +29,18 @@ EXECUTED_BY: dict[str, str] = {
     "abcscale table --paper haas": "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
     "abcscale table --params sp,ntk,mup,mfp --optimizers sgd,adam --losses ce,mse":
         "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
+    "abcscale table sp --per-layer --lr-exponent -1/2":
+        "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
+    "abcscale table sp --optimizer adam --phases":
+        "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
+    "abcscale table --params sp,mup --quantity effective_update --layer output --lr-exponent -1/2":
+        "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
+    "abcscale table --params sp --quantity max_lr":
+        "tests/test_docs_pages.py::test_tables_page_shows_the_error_messages",
+    "abcscale table --params sp --layers 1 --quantity feature_update --layer hidden":
+        "tests/test_docs_pages.py::test_tables_page_shows_the_error_messages",
+    "abcscale table --paper tp4 --format latex --standalone -o tp4.tex":
+        "tests/test_docs_pages.py::test_tables_page_latex_file_is_the_printed_table",
     "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e \".[dask,dev]\" "
     "&& .venv/bin/abcscale check sp --loss ce": "tests/test_docs_pages.py::test_getting_started_shows_the_readme_"
                                                 "commands_verbatim (CI runs it: .ci/run)",

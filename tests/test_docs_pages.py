@@ -54,13 +54,43 @@ def test_cli_reference_covers_every_subcommand() -> None:
 @pytest.mark.parametrize("args", [
     ["table", "--paper", "tp4"], ["table", "--paper", "tp5"], ["table", "--paper", "everett"],
     ["table", "--paper", "haas"], ["table", "--params", "sp,ntk,mup,mfp", "--optimizers", "sgd,adam",
-                                   "--losses", "ce,mse"]])
+                                   "--losses", "ce,mse"],
+    ["table", "sp", "--per-layer", "--lr-exponent", "-1/2"], ["table", "sp", "--optimizer", "adam", "--phases"],
+    ["table", "--params", "sp,mup", "--quantity", "effective_update", "--layer", "output", "--lr-exponent", "-1/2"]])
 def test_tables_page_shows_the_commands_output(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """docs/tables.md pastes these commands' Markdown output: every table row must be what they print now."""
+    """docs/tables.md pastes these commands' Markdown output: every line they print now must be a line of the page."""
     page = (DOCS / "tables.md").read_text(encoding="utf-8")
     assert f"`abcscale {' '.join(args)}`" in page
     assert main(args) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
-    assert rows
-    missing = [row for row in rows if row not in page]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert any(line.startswith("|") for line in lines)
+    missing = [line for line in lines if line not in page.splitlines()]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("args", [["table", "--params", "sp", "--quantity", "max_lr"],
+                                  ["table", "--params", "sp", "--layers", "1", "--quantity", "feature_update",
+                                   "--layer", "hidden"]])
+def test_tables_page_shows_the_error_messages(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/tables.md shows these bad inputs with the one line each prints on stderr (exit code 2)."""
+    page = (DOCS / "tables.md").read_text(encoding="utf-8")
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"$ abcscale {' '.join(args)}\n{captured.err.strip()}\n" in page
+
+
+def test_tables_page_latex_file_is_the_printed_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The page's `-o tp4.tex` command (compiled to docs/img/tp4_table1.png) writes the standalone LaTeX it prints."""
+    args = ["table", "--paper", "tp4", "--format", "latex", "--standalone", "-o", "tp4.tex"]
+    assert f"abcscale {' '.join(args)}\n" in (DOCS / "tables.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 0
+    written = (tmp_path / "tp4.tex").read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main(args[:-2]) == 0
+    printed = capsys.readouterr().out
+    assert written.strip() == printed.strip()
+    assert written.lstrip().startswith("\\documentclass") and written.rstrip().endswith("\\end{document}")
+    assert "\\caption{Tensor Programs IV, Table 1" in written and "$\\mu$P" in written

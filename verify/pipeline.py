@@ -10,7 +10,7 @@ import sympy
 from theory.errors import InputError
 from theory.exponents import Exponent
 from theory.parametrization import Parametrization
-from verify.runner import executor_for, run_sweep
+from verify.runner import config_hash, executor_for, run_sweep
 from verify.store import Store
 from verify.train import TrainSettings
 from verify.verdict import DEFAULT_TOLERANCE, Row, judge, value_table
@@ -27,6 +27,7 @@ class Outcome:
     rows: list[Row]
     runs: list[dict[str, object]]
     values: dict[tuple[str, int, int], np.ndarray]  # (quantity, layer, step) -> (seeds, widths)
+    resumed: int = 0  # (width, seed) runs found finished in the store, not trained again
 
 
 def edge_lr_exponent(param: Parametrization) -> Exponent | None:
@@ -60,6 +61,8 @@ def run(param: Parametrization, settings: TrainSettings, widths: list[int], seed
         raise InputError(f"{target.name}: exponents are symbolic; give numbers to verify")
     store = Store(db)
     try:
+        finished = store.finished(config_hash(param, settings))
+        resumed = sum((width, seed) in finished for width in widths for seed in seeds)
         with executor_for(workers) as executor:
             config = run_sweep(param, settings, widths, seeds, store, executor=executor, in_flight=workers,
                                progress=progress)
@@ -68,4 +71,4 @@ def run(param: Parametrization, settings: TrainSettings, widths: list[int], seed
     finally:
         store.close()
     rows = judge(report, values, widths, len(param.layers), settings.steps, tolerance)
-    return Outcome(param, lr_source, report.regime, config, widths, seeds, rows, runs, values)
+    return Outcome(param, lr_source, report.regime, config, widths, seeds, rows, runs, values, resumed)

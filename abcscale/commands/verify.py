@@ -130,11 +130,14 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
         extra: dict[str, object] = {"parametrization": param.name, "lr_exponent": x_text, "lr_exponent_source": source,
                                     "regime": outcome.regime, "config": outcome.config, "widths": widths,
                                     "seeds": len(seeds), "steps": args.steps, "tolerance": tolerance,
-                                    "diverged_runs": diverged, "passed": not failed}
+                                    "diverged_runs": diverged, "passed": not failed,
+                                    "resumed_runs": outcome.resumed}
         print(to_json(outcome.rows, extra))
     else:
+        total = len(widths) * len(seeds)
         print(f"engine regime at X = {x_text}: {outcome.regime}; tolerance +-{tolerance:g}; "
-              f"config {outcome.config} in {args.db}")
+              f"config {outcome.config} in {args.db}: {total - outcome.resumed} of {total} (width, seed) runs "
+              f"trained now, {outcome.resumed} resumed from the db")
         print(format_table(outcome.rows, show_verdict=with_verdict))
         for r in diverged:
             print(f"diverged: width {r['width']} seed {r['seed']} at step {r['diverged_step']}")

@@ -44,10 +44,15 @@ def test_check_json_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = json.loads(capsys.readouterr().out)
     assert code in (0, 1) and (code == 1) == (out["summary"]["FAIL"] > 0)
     assert out["lr_exponent"] == "0" and out["lr_exponent_source"].startswith("engine edge")
+    assert out["resumed_runs"] == 0
     assert {r["quantity"] for r in out["rows"]} >= {"feature_update", "init_preactivation", "weight_update"}
     assert (tmp_path / "m.csv").read_text().startswith("config,width,seed,step,quantity,layer,value")
     assert main(["verify", "mup", "--loss", "ce", "--db", str(db), *TINY]) == 0  # resumes: nothing retrained
-    assert "verdict" not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "verdict" not in printed and "0 of 4 (width, seed) runs trained now, 4 resumed from the db" in printed
+    wider = ["--widths", "16,32,64", *TINY[2:]]
+    assert main(["verify", "mup", "--loss", "ce", "--db", str(db), *wider]) == 0  # only width 64 is new
+    assert "2 of 6 (width, seed) runs trained now, 4 resumed from the db" in capsys.readouterr().out
 
 
 def test_depths_verify_residual_presets_against_theory_depth() -> None:
