@@ -8,7 +8,8 @@ from distributed import WorkerPlugin
 
 
 class PinTorchThreads(WorkerPlugin):
-    """``torch.set_num_threads(threads)`` on each worker, at start and after every restart."""
+    """``torch.set_num_threads(threads)`` (and ``verify.runtime.tune_allocator``) on each worker, at start and
+    after every restart."""
 
     name = "abcscale-pin-torch-threads"
 
@@ -18,4 +19,7 @@ class PinTorchThreads(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         import torch
 
+        from verify.runtime import tune_allocator
+
         torch.set_num_threads(self.threads)
+        tune_allocator()

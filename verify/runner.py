@@ -56,7 +56,10 @@ class InlineExecutor(Executor):
 def _pin_threads(threads: int) -> None:
     import torch
 
+    from verify.runtime import tune_allocator
+
     torch.set_num_threads(threads)
+    tune_allocator()
 
 
 @contextmanager

@@ -143,3 +143,15 @@ def test_grid_bad_input(kwargs, needle):
     with pytest.raises(InputError) as err:
         grid_table(["sp"], ["sgd"], ["ce"], **kwargs)
     assert needle in str(err.value)
+
+
+def test_grid_of_a_per_layer_quantity_says_diverges_where_the_regime_is_catastrophic() -> None:
+    """SP with SGD at x = 0 is catastrophic (exponents grow with every unrolled step): no number is shown."""
+    from theory.tables.builders import grid_table
+    from theory.tables.render import render
+
+    at_zero = render(grid_table(["sp", "mup"], ["sgd"], ["ce"], "effective_update", layer="output",
+                                lr_exponent=0))
+    assert "| sp | diverges |" in at_zero and "| mup | 0 |" in at_zero
+    at_edge = render(grid_table(["sp"], ["sgd"], ["ce"], "effective_update", layer="output", lr_exponent="-1/2"))
+    assert "| sp | 1/2 |" in at_edge

@@ -82,7 +82,11 @@ def cell_for(report: Report, quantity: str, layer: str | int | None) -> Cell:
         return REPORT_QUANTITIES[quantity][1](report)
     if layer is None:
         raise InputError(f"quantity {quantity!r} is per layer: choose one with --layer N|input|hidden|output")
-    values = {exact(report.layers[i - 1].values[quantity]) for i in layer_indices(report.parametrization, layer)}
+    indices = layer_indices(report.parametrization, layer)
+    if report.regime == "catastrophic":
+        # no settled exponent: what the engine holds is where the compounding feedback stood after its horizon
+        return Text("diverges", latex=r"\text{diverges}")
+    values = {exact(report.layers[i - 1].values[quantity]) for i in indices}
     if len(values) > 1:
         raise InputError(f"--layer {layer}: the {layer} layers of {report.parametrization.name} differ in "
                          f"{quantity}; pick one layer by index")
