@@ -160,7 +160,7 @@ class ElrTrajectory:
         return out
 
 
-def simulate(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[float],
+def simulate(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[float] | FloatArray,
              schedule: Schedule, steps: int) -> ElrTrajectory:
     """Iterate sigma^2 <- sigma^2 + eta_t^2 gamma^2 / sigma^2 for every layer, eta_t from ``schedule``."""
     g = _positive_vector(gamma, "gamma")
@@ -179,7 +179,7 @@ def simulate(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[fl
     return ElrTrajectory(lr=lrs, sigma2=sigma2, rho=rho_all, elr=lrs[:, None] * rho_all[:-1])
 
 
-def simulate_lrs(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[float],
+def simulate_lrs(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[float] | FloatArray,
                  lrs: Sequence[float] | FloatArray) -> ElrTrajectory:
     """The discrete map driven by a given learning-rate sequence (e.g. the one a real run used)."""
     seq = np.asarray(lrs, dtype=float)
@@ -218,3 +218,86 @@ def geometric_gradient_norms(depth: int, explosion: float) -> FloatArray:
     d = _step_count(depth, "depth")
     q = _positive_number(explosion, "explosion")
     return q ** np.arange(d - 1, -1, -1, dtype=float)
+
+
+# --- receding-horizon prediction (model vs a measured run) ----------------------------------------------
+
+def trailing_rms(values: FloatArray, window: int) -> FloatArray:
+    """Root mean square over the trailing ``window`` rows (fewer at the start): out[t] = RMS(values[t-w+1 .. t]).
+
+    Applied along axis 0; used both to estimate gamma_l from the last few minibatch gradients and to smooth a
+    measured and a predicted series with the same operator before comparing them.
+    """
+    w = _step_count(window, "window")
+    x = np.asarray(values, dtype=float)
+    csum = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x * x, axis=0)])
+    idx = np.arange(x.shape[0])
+    lo = np.maximum(0, idx - w + 1)
+    count = (idx + 1 - lo).reshape((-1,) + (1,) * (x.ndim - 1))
+    out: FloatArray = np.sqrt(np.maximum(csum[idx + 1] - csum[lo], 0.0) / count)
+    return out
+
+
+@dataclass(frozen=True)
+class RecedingHorizon:
+    """Per-step predictions rho_l(t) of a run, each made at the latest anchor t0 = K floor((t-1)/K) < t.
+
+    ``rho[t]`` comes from the discrete map started at the measured sigma_l^2(t0) with gamma_l estimated at t0,
+    driven ``lead[t] = t - t0`` steps by the learning rates the run used.  ``persistence[t]`` is the naive
+    baseline with the same information: the state estimate gamma_l(t0) / sigma_l^2(t0) held fixed.  Row 0 is
+    the anchor-0 estimate itself (lead 0).
+    """
+
+    horizon: int
+    rho: FloatArray          # (T, L)
+    persistence: FloatArray  # (T, L)
+    lead: np.ndarray         # (T,) int
+
+
+def receding_horizon(sigma2: FloatArray, unit_grad_norm: FloatArray, lrs: FloatArray, horizon: int,
+                     gamma_window: int = 8, gamma0: FloatArray | None = None) -> RecedingHorizon:
+    """Predict rho_l = gamma_l / sigma_l^2 at every step from anchors t0 = 0, K, 2K, ... (K = ``horizon``).
+
+    Inputs are a run's measurements: ``sigma2`` (T or T+1 rows, L layers) squared weight norms before step t,
+    ``unit_grad_norm`` (T, L) the unit-norm gradient norms ||g_l(t)|| ||w_l(t)||, ``lrs`` (T,) the rates used.
+    At anchor t0 the model knows sigma_l^2(t0) and gamma_l(t0) = RMS of unit_grad_norm over steps
+    max(0, t0-W+1) .. t0 (W = ``gamma_window``; the gradient of step t0 is computed before its update, so it is
+    available), except that ``gamma0`` (e.g. an RMS over probe minibatches at initialization) replaces it at
+    t0 = 0 when given.  With K >= T-1 this is the open-loop model with gamma frozen at its t0 = 0 value.
+    """
+    k = _step_count(horizon, "horizon")
+    u = np.asarray(unit_grad_norm, dtype=float)
+    s2 = np.asarray(sigma2, dtype=float)
+    eta = np.asarray(lrs, dtype=float)
+    if u.ndim != 2 or s2.ndim != 2 or s2.shape[0] < u.shape[0] or s2.shape[1] != u.shape[1] \
+            or eta.shape != (u.shape[0],):
+        raise InputError(f"receding_horizon: shapes sigma2 {s2.shape}, unit_grad_norm {u.shape}, lrs {eta.shape} "
+                         "do not fit (need (T[+1], L), (T, L), (T,))")
+    n_steps, n_layers = u.shape
+    gamma_hat = trailing_rms(u, gamma_window)
+    if gamma0 is not None:
+        gamma_hat[0] = _positive_vector(gamma0, "gamma0")
+    rho = np.full((n_steps, n_layers), np.nan)
+    base = np.full((n_steps, n_layers), np.nan)
+    lead = np.zeros(n_steps, dtype=int)
+    rho[0] = base[0] = gamma_hat[0] / s2[0]
+    for t0 in range(0, n_steps - 1, k):
+        n = min(k, n_steps - 1 - t0)
+        g, start = gamma_hat[t0], s2[t0]
+        if not (np.all(np.isfinite(g)) and np.all(g > 0) and np.all(np.isfinite(start)) and np.all(start > 0)):
+            continue  # diverged or dead run: leave NaN
+        traj = simulate_lrs(g, start, np.nan_to_num(eta[t0:t0 + n], nan=0.0))
+        rho[t0 + 1:t0 + n + 1] = traj.rho[1:]
+        base[t0 + 1:t0 + n + 1] = g / start
+        lead[t0 + 1:t0 + n + 1] = np.arange(1, n + 1)
+    return RecedingHorizon(horizon=k, rho=rho, persistence=base, lead=lead)
+
+
+def mean_abs_log10_error(measured: FloatArray, predicted: FloatArray) -> float:
+    """mean |log10(measured / predicted)| over the entries where both are finite and positive (NaN if none)."""
+    m = np.asarray(measured, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    ok = np.isfinite(m) & np.isfinite(p) & (m > 0) & (p > 0)
+    if not ok.any():
+        return float("nan")
+    return float(np.mean(np.abs(np.log10(m[ok] / p[ok]))))

@@ -15,12 +15,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from numerics.elr import one_step_spread, simulate_lrs, spread, steps_to_spread
+from numerics.elr import (
+    mean_abs_log10_error,
+    one_step_spread,
+    receding_horizon,
+    simulate_lrs,
+    spread,
+    steps_to_spread,
+    trailing_rms,
+)
 from theory.errors import InputError
 from verify.elr_models import NormalizedMLP, load_dataset
 from verify.elr_warmup import CriticalRateWarmup
 
 SCHEDULES = ("constant", "linear", "critical")
+GAMMA_WINDOW = 8
+"""Minibatch gradients in a receding-horizon anchor's gamma estimate (the init probe also uses 8 batches)."""
+SMOOTH_WINDOW = 8
+"""Trailing window of the RMS applied to measured and predicted per-layer rho alike (smoothed metrics)."""
+HORIZONS = (1, 10, 30, 100)
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,12 @@ class ElrRunLog:
     def rho(self) -> np.ndarray:
         """||g|| / ||w|| per step and layer."""
         out: np.ndarray = self.grad_norm / np.sqrt(self.sigma2[:-1])
+        return out
+
+    @property
+    def unit_grad_norm(self) -> np.ndarray:
+        """||g|| ||w|| per step and layer: the gradient norm at unit weight norm (exact by scale invariance)."""
+        out: np.ndarray = self.grad_norm * np.sqrt(self.sigma2[:-1])
         return out
 
     @property
@@ -174,16 +193,6 @@ def train(config: ElrRunConfig) -> ElrRunLog:
 
 # --- model vs measurement ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Agreement:
-    """Measured spread vs the model's open-loop prediction (gamma fixed at its value at initialization)."""
-
-    predicted: np.ndarray      # (T,) spread predicted at each step
-    measured: np.ndarray       # (T,)
-    male: float                # mean over steps of |log10 measured - log10 predicted|
-    max_log_error: float       # max over steps of the same
-
-
 def predict_spread(log: ElrRunLog) -> np.ndarray:
     """The model's spread at steps 0..T-1: the discrete map driven by the learning rates the run used,
     with gamma_l fixed at its initial value ``gamma0`` and sigma_l^2(0) measured."""
@@ -193,13 +202,49 @@ def predict_spread(log: ElrRunLog) -> np.ndarray:
     return out
 
 
-def agreement(log: ElrRunLog) -> Agreement:
-    pred, meas = predict_spread(log), log.spread
-    ok = np.isfinite(meas) & (meas > 0)
-    if not ok.any():
-        return Agreement(predicted=pred, measured=meas, male=math.nan, max_log_error=math.nan)
-    err = np.abs(np.log10(meas[ok]) - np.log10(pred[ok]))
-    return Agreement(predicted=pred, measured=meas, male=float(err.mean()), max_log_error=float(err.max()))
+HORIZON_METRICS = ("spread_model", "spread_persistence", "spread_smoothed_model", "spread_smoothed_persistence",
+                   "layer_model", "layer_persistence", "layer_smoothed_model", "layer_smoothed_persistence")
+
+
+def horizon_agreement(log: ElrRunLog, horizon: int, gamma_window: int = GAMMA_WINDOW,
+                      smooth_window: int = SMOOTH_WINDOW) -> dict[str, float]:
+    """Receding-horizon model vs measurement for one run; MALE = mean |log10 measured / predicted|.
+
+    Anchors t0 = 0, K, 2K, ...: the map starts at the measured sigma_l^2(t0) with gamma_l(t0) = RMS of the last
+    ``gamma_window`` unit-norm gradient norms (the init probe at t0 = 0) and runs up to K steps with the rates
+    the run used (``numerics.elr.receding_horizon``).  Scored on steps 1..T-1 (each predicted 1..K steps ahead):
+
+    * ``spread_*``: on the per-step spread max_l rho_l / min_l rho_l;
+    * ``layer_*``: on every layer's rho_l (= E_l / eta, so the same as on the ELRs), averaged over layers too;
+    * ``*_smoothed_*``: measured and predicted rho_l both passed through the same trailing RMS over
+      ``smooth_window`` steps first (the raw measured spread is a max/min over noisy minibatch norms);
+    * ``*_model`` vs ``*_persistence``: the map vs holding the anchor's estimate gamma_l(t0)/sigma_l^2(t0).
+    """
+    rh = receding_horizon(log.sigma2, log.unit_grad_norm, np.nan_to_num(log.lr, nan=0.0), horizon,
+                          gamma_window, log.gamma0)
+    meas = log.rho[1:]
+    series = {"model": rh.rho[1:], "persistence": rh.persistence[1:]}
+    meas_s = trailing_rms(meas, smooth_window)
+    out: dict[str, float] = {}
+    for name, pred in series.items():
+        pred_s = trailing_rms(pred, smooth_window)
+        out[f"spread_{name}"] = mean_abs_log10_error(spread(meas), spread(pred))
+        out[f"spread_smoothed_{name}"] = mean_abs_log10_error(spread(meas_s), spread(pred_s))
+        out[f"layer_{name}"] = mean_abs_log10_error(meas, pred)
+        out[f"layer_smoothed_{name}"] = mean_abs_log10_error(meas_s, pred_s)
+    return {k: out[k] for k in HORIZON_METRICS}
+
+
+def measurement_noise(log: ElrRunLog, smooth_window: int = SMOOTH_WINDOW) -> float:
+    """mean |log10 raw / smoothed measured spread| on steps 1..T-1: how far minibatch noise alone moves the
+    per-step spread from its smoothed value (a floor for the raw-spread MALE of any smooth prediction)."""
+    meas = log.rho[1:]
+    return mean_abs_log10_error(spread(meas), spread(trailing_rms(meas, smooth_window)))
+
+
+def horizons_for(steps: int, horizons: tuple[int, ...] | list[int] = HORIZONS) -> list[int]:
+    """The requested horizons below the run length, plus the full run (K = steps: one anchor, gamma frozen)."""
+    return sorted({k for k in horizons if 1 <= k < steps - 1} | {steps})
 
 
 def one_step_scan(config: ElrRunConfig, factors: list[float], warm_steps: int = 0,
@@ -270,30 +315,33 @@ class ScheduleSummary:
     diverged: int               # runs with a non-finite loss
     spread: np.ndarray          # (seeds, T) measured spread per step
     predicted: np.ndarray       # (seeds, T) open-loop model spread (gamma frozen at init)
-    male: np.ndarray            # (seeds,) mean |log10 measured - log10 predicted|
     max_cosine: float           # max |cos(w, g)| over steps, layers, seeds
     max_norm_residual: float    # max relative residual of the norm recursion
     lr: np.ndarray              # (seeds, T) learning rate used
+    horizon: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    """horizon K -> metric (``HORIZON_METRICS``) -> (seeds,) MALE; K = T is the frozen-gamma model."""
+    noise: np.ndarray = field(default_factory=lambda: np.zeros(0))   # (seeds,) ``measurement_noise``
 
 
-def summarize(label: str, logs: list[ElrRunLog]) -> ScheduleSummary:
+def summarize(label: str, logs: list[ElrRunLog], horizons: tuple[int, ...] | list[int] = HORIZONS) -> ScheduleSummary:
     steps = [lg.steps_to_spread(2.0) for lg in logs]
     budget = logs[0].config.steps
-    agree = [agreement(lg) for lg in logs]
+    per_k = {k: [horizon_agreement(lg, k) for lg in logs] for k in horizons_for(budget, horizons)}
     return ScheduleSummary(
         label=label, final_loss=np.array([lg.final_loss for lg in logs]),
         steps_below_2=np.array([budget if s is None else s for s in steps], dtype=float),
         never_below_2=sum(s is None for s in steps),
         diverged=sum(lg.diverged_step is not None for lg in logs),
-        spread=np.stack([lg.spread for lg in logs]), predicted=np.stack([a.predicted for a in agree]),
-        male=np.array([a.male for a in agree]),
+        spread=np.stack([lg.spread for lg in logs]), predicted=np.stack([predict_spread(lg) for lg in logs]),
         max_cosine=float(max(np.nanmax(np.abs(lg.cosine)) for lg in logs)),
         max_norm_residual=float(max(np.nanmax(np.abs(lg.norm_residual)) for lg in logs)),
-        lr=np.stack([lg.lr for lg in logs]))
+        lr=np.stack([lg.lr for lg in logs]),
+        horizon={k: {m: np.array([r[m] for r in rows]) for m in HORIZON_METRICS} for k, rows in per_k.items()},
+        noise=np.array([measurement_noise(lg) for lg in logs]))
 
 
-def compare_schedules(base: ElrRunConfig, seeds: list[int], warmup_grid: list[int],
-                      progress: bool = False) -> dict[str, ScheduleSummary | int]:
+def compare_schedules(base: ElrRunConfig, seeds: list[int], warmup_grid: list[int], progress: bool = False,
+                      horizons: tuple[int, ...] | list[int] = HORIZONS) -> dict[str, ScheduleSummary | int]:
     """constant vs linear warm-up (length tuned on mean final loss over ``seeds``) vs critical warm-up.
 
     Returns summaries keyed 'constant', 'linear' (the tuned one), 'critical', each 'linear-W', and
@@ -313,7 +361,7 @@ def compare_schedules(base: ElrRunConfig, seeds: list[int], warmup_grid: list[in
         for s in seeds:
             logs.append(train(replace(cfg, seed=s)))
             bar.update()
-        out[label] = summarize(label, logs)
+        out[label] = summarize(label, logs, horizons)
     bar.close()
     linear = {w: out[f"linear-{w}"] for w in warmup_grid}
     best = min(warmup_grid, key=lambda w: float(np.mean(linear[w].final_loss)))  # type: ignore[union-attr]

@@ -14,11 +14,17 @@ Without --train: the model (weight norms sigma^2 <- sigma^2 + lr^2 gamma^2 / sig
 norm gamma at unit weight norm) predicts the spread for a constant rate, a linear warm-up and the
 critical-rate warm-up lr_t = min(lr, 1/sqrt(rho_max rho_min)).
 With --train: deep BatchNorm/LayerNorm MLPs are trained with the three schedules (linear warm-up length
-tuned on --warmup-grid by final loss), spread is logged every step and compared with the model.
+tuned on --warmup-grid by final loss), spread is logged every step and compared with the model: the
+discrete map restarted every K steps (--horizons) from the measured weight norms and the gradient norms of
+the last 8 steps, against holding that starting estimate (persistence); K = steps is gamma frozen at init.
+With --scan: one SGD step at k x the critical rate (k from --factors), from initialization or after
+--warm-steps steps at --lr; the spread after the step, measured on the same minibatch and modelled.
+Training runs on one CPU thread (results depend on the thread count through float reduction order).
 examples:
   abcscale elr --depth 32 --explosion 1.2 --lr 0.5
   abcscale elr --grad-norms 100,10,1 --json
-  abcscale elr --train --depth 16 --steps 150 --seeds 0,1 --plot elr.png"""
+  abcscale elr --train --depth 16 --steps 150 --seeds 0,1 --plot elr.png
+  abcscale elr --scan --depth 32 --seeds 0,1"""
 
 
 def _float_list(text: str, field: str) -> list[float]:
@@ -53,12 +59,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="steps (default 1000 model, 300 train)")
     p.add_argument("--warmup", type=int, default=30, help="model: linear warm-up length (default 30)")
     p.add_argument("--train", action="store_true", help="train real networks and measure the spread")
-    p.add_argument("--width", type=int, default=64, help="train: hidden width (default 64)")
+    p.add_argument("--scan", action="store_true",
+                   help="measure the spread after one step at multiples of the critical rate")
+    p.add_argument("--factors", default="0.125,0.25,0.5,1,2,4,8,16,64",
+                   help="scan: multiples k of the critical rate (default 0.125,...,64)")
+    p.add_argument("--warm-steps", type=int, default=0,
+                   help="scan: SGD steps at --lr before the scanned step (default 0: from initialization)")
+    p.add_argument("--width", type=int, default=64, help="train/scan: hidden width (default 64)")
     p.add_argument("--norm", choices=("bn", "ln"), default="bn", help="train: BatchNorm or LayerNorm")
     p.add_argument("--data", choices=("digits", "synthetic"), default="digits", help="train: data set")
     p.add_argument("--seeds", default="0,1,2", help="train: comma-separated seeds (default 0,1,2)")
     p.add_argument("--warmup-grid", default="10,30,100",
                    help="train: linear warm-up lengths to tune over (default 10,30,100)")
+    p.add_argument("--horizons", default="1,10,30,100",
+                   help="train: model-vs-measurement horizons K in steps (default 1,10,30,100; the full run is "
+                   "always added)")
     p.add_argument("--plot", help="train: write a spread-over-time plot to this PNG path")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -111,37 +126,66 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOWN_METRICS = (("spread_model", "spread_persistence"), ("spread_smoothed_model", "spread_smoothed_persistence"),
+                 ("layer_smoothed_model", "layer_smoothed_persistence"))
+
+
 def _train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from verify.elr import ElrRunConfig, ScheduleSummary, bootstrap_ci, compare_schedules
+    from verify.elr import (
+        GAMMA_WINDOW,
+        HORIZON_METRICS,
+        SMOOTH_WINDOW,
+        ElrRunConfig,
+        ScheduleSummary,
+        bootstrap_ci,
+        compare_schedules,
+    )
 
     seeds = _int_list(args.seeds, "--seeds")
     grid = _int_list(args.warmup_grid, "--warmup-grid")
     if min(grid) < 1:
         raise InputError(f"--warmup-grid: lengths must be positive, got {args.warmup_grid!r}")
+    horizons = _int_list(args.horizons, "--horizons")
+    if min(horizons) < 1:
+        raise InputError(f"--horizons: horizons must be positive, got {args.horizons!r}")
     base = ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data,
                         lr=0.05 if args.lr is None else args.lr,
                         steps=300 if args.steps is None else args.steps)
     if args.plot and not args.plot.lower().endswith(".png"):
         raise InputError(f"--plot: expected a .png path, got {args.plot!r}")
-    torch.set_num_threads(2)
-    res = compare_schedules(base, seeds, grid, progress=not args.json)
-    rows: list[dict[str, Any]] = []
-    for key in ["constant"] + [f"linear-{w}" for w in grid] + ["critical"]:
+    torch.set_num_threads(1)
+    res = compare_schedules(base, seeds, grid, progress=not args.json, horizons=horizons)
+    keys = ["constant"] + [f"linear-{w}" for w in grid] + ["critical"]
+    summaries: dict[str, ScheduleSummary] = {}
+    for key in keys:
         s = res[key]
         assert isinstance(s, ScheduleSummary)
+        summaries[key] = s
+    rows: list[dict[str, Any]] = []
+    for key, s in summaries.items():
         rows.append({"schedule": key, "final_loss_mean": float(np.mean(s.final_loss)),
                      "final_loss_ci95": bootstrap_ci(s.final_loss),
                      "steps_to_spread_below_2_mean": float(np.mean(s.steps_below_2)),
                      "steps_ci95": bootstrap_ci(s.steps_below_2), "never_below_2": s.never_below_2,
-                     "diverged": s.diverged, "model_male_mean": float(np.nanmean(s.male)),
-                     "final_spread_mean": float(np.mean(s.spread[:, -1])),
-                     "max_abs_cos_w_g": s.max_cosine, "max_rel_norm_residual": s.max_norm_residual})
-    out = {"config": base.__dict__, "seeds": seeds, "tuned_warmup": res["tuned_warmup"], "rows": rows}
+                     "diverged": s.diverged, "final_spread_mean": float(np.mean(s.spread[:, -1])),
+                     "steps_below_target_lr_mean": float(np.mean(np.sum(s.lr < base.lr * (1 - 1e-9), axis=1))),
+                     "max_abs_cos_w_g": s.max_cosine, "max_rel_norm_residual": s.max_norm_residual,
+                     "measurement_noise_mean": float(np.nanmean(s.noise)),
+                     "male_vs_horizon": {str(k): {m: {"mean": float(np.nanmean(v[m])), "ci95": bootstrap_ci(v[m]),
+                                                      "per_seed": [float(x) for x in v[m]]}
+                                                  for m in HORIZON_METRICS}
+                                         for k, v in s.horizon.items()}})
+    out = {"config": base.__dict__, "seeds": seeds, "tuned_warmup": res["tuned_warmup"],
+           "agreement": {"metric": "mean over steps 1..T-1 of |log10 measured / predicted|",
+                         "gamma_window": GAMMA_WINDOW, "smooth_window": SMOOTH_WINDOW,
+                         "horizons": sorted(next(iter(summaries.values())).horizon)},
+           "rows": rows}
+    shown = ["constant", f"linear-{res['tuned_warmup']}", "critical"]
     if args.plot:
-        _plot(res, [f"linear-{res['tuned_warmup']}", "constant", "critical"], base, args.plot)
+        _plot(summaries, [shown[1], shown[0], shown[2]], base, args.plot)
         out["plot"] = args.plot
     if args.json:
         print(json.dumps(out, indent=2))
@@ -149,45 +193,112 @@ def _train(args: argparse.Namespace) -> int:
     print(f"depth {base.depth} width {base.width} {base.norm} {base.data} lr {base.lr:g} steps {base.steps} "
           f"seeds {seeds}; tuned linear warm-up {res['tuned_warmup']} (by mean final loss)")
     print(f"{'schedule':<12} {'final loss [95% CI]':<26} {'steps to spread<2 [95% CI]':<28} {'never':>5} "
-          f"{'final spread':>12} {'model MALE':>10} {'max|cos|':>9} {'max norm res':>12}")
+          f"{'final spread':>12} {'lr<target':>9} {'max|cos|':>9} {'max norm res':>12}")
     for r in rows:
         lo, hi = r["final_loss_ci95"]
         s_lo, s_hi = r["steps_ci95"]
         print(f"{r['schedule']:<12} {r['final_loss_mean']:.3f} [{lo:.3f}, {hi:.3f}]{'':<8} "
               f"{r['steps_to_spread_below_2_mean']:7.1f} [{s_lo:.0f}, {s_hi:.0f}]{'':<12} "
-              f"{r['never_below_2']:>5} "
-              f"{r['final_spread_mean']:>12.3g} {r['model_male_mean']:>10.3f} {r['max_abs_cos_w_g']:>9.1e} "
+              f"{r['never_below_2']:>5} {r['final_spread_mean']:>12.3g} {r['steps_below_target_lr_mean']:>9.1f} "
+              f"{r['max_abs_cos_w_g']:>9.1e} "
               f"{r['max_rel_norm_residual']:>12.1e}")
-    print("steps to spread<2 counts the budget for runs that never got there; MALE = mean over steps of "
-          "|log10 measured - log10 model spread| (model: gradient norms frozen at init)")
+    print("steps to spread<2 counts the budget for runs that never got there; lr<target: steps per run below the "
+          "target rate")
+    print("(warm-up length; for the critical warm-up its probe step plus the capped steps); CIs: bootstrap of the "
+          "mean over seeds")
+    print()
+    print(f"model vs measurement: MALE = mean over steps 1..{base.steps - 1} of |log10 measured / predicted| "
+          "(mean over seeds)")
+    print(f"  model:     the norm map restarted every K steps at the measured ||w_l||^2, gamma_l = RMS of the last "
+          f"{GAMMA_WINDOW}")
+    print("             unit-norm gradient norms (at t0 = 0 the init probe), driven by the run's learning rates")
+    print("  persist:   the model's starting estimate gamma_l / ||w_l||^2 held for the K steps (naive baseline)")
+    print(f"  smoothed:  trailing RMS over {SMOOTH_WINDOW} steps of measured and predicted per-layer rho alike")
+    print("  per-layer: log error of every layer's ELR (smoothed), not only of the extremes' ratio")
+    print(f"{'schedule':<12} {'K':>4} {'spread: model':>14} {'persist':>8} {'smoothed: model':>16} {'persist':>8} "
+          f"{'per-layer sm.: model':>21} {'persist':>8}")
+    for key in shown:
+        s = summaries[key]
+        for k, v in s.horizon.items():
+            cells = [float(np.nanmean(v[m])) for pair in SHOWN_METRICS for m in pair]
+            print(f"{key:<12} {k:>4} {cells[0]:>14.3f} {cells[1]:>8.3f} {cells[2]:>16.3f} {cells[3]:>8.3f} "
+                  f"{cells[4]:>21.3f} {cells[5]:>8.3f}" + ("  (full run)" if k == base.steps else ""))
+    print("measurement noise, mean |log10 raw / smoothed measured spread|: "
+          + ", ".join(f"{key} {float(np.nanmean(summaries[key].noise)):.3f}" for key in shown))
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
 
 
-def _plot(res: dict[str, Any], keys: list[str], base: Any, path: str) -> None:
+def _plot(summaries: dict[str, Any], keys: list[str], base: Any, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
     for key, color in zip(keys, ("tab:blue", "tab:orange", "tab:green"), strict=False):
-        s = res[key]
+        s = summaries[key]
         t = np.arange(s.spread.shape[1])
         ax.plot(t, np.exp(np.mean(np.log(s.spread), axis=0)), color=color, label=f"{key} (measured)")
         ax.plot(t, np.exp(np.mean(np.log(s.predicted), axis=0)), color=color, ls="--", lw=1,
                 label=f"{key} (model, gamma frozen)")
+        ks = sorted(s.horizon)
+        bx.plot(ks, [np.nanmean(s.horizon[k]["spread_smoothed_model"]) for k in ks], color=color, marker="o",
+                label=f"{key}: model")
+        bx.plot(ks, [np.nanmean(s.horizon[k]["spread_smoothed_persistence"]) for k in ks], color=color,
+                marker="x", ls=":", label=f"{key}: persistence")
     ax.axhline(2.0, color="grey", lw=0.8, ls=":")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("ELR spread max E / min E (geo. mean over seeds)")
     ax.set_title(f"depth {base.depth} {base.norm} MLP, {base.data}, lr {base.lr:g}")
     ax.legend(fontsize=7)
+    bx.set_xscale("log")
+    bx.set_xlabel("horizon K (steps between restarts of the model)")
+    bx.set_ylabel("MALE of the smoothed spread (log10)")
+    bx.set_title("model vs persistence of its start", fontsize=10)
+    bx.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from verify.elr import ElrRunConfig, one_step_scan
+
+    seeds = _int_list(args.seeds, "--seeds")
+    factors = _float_list(args.factors, "--factors")
+    if not factors or not all(0 < k < float("inf") for k in factors):
+        raise InputError(f"--factors: need finite positive numbers, got {args.factors!r}")
+    if args.warm_steps < 0:
+        raise InputError(f"--warm-steps: must be a non-negative integer, got {args.warm_steps}")
+    lr = 0.05 if args.lr is None else args.lr
+    torch.set_num_threads(1)
+    results = {s: one_step_scan(ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data,
+                                             seed=s), factors, warm_steps=args.warm_steps, warm_lr=lr)
+               for s in seeds}
+    if args.json:
+        print(json.dumps({"factors": factors, "warm_steps": args.warm_steps, "warm_lr": lr, "seeds": {
+            str(s): {k: [float(x) for x in np.atleast_1d(v)] for k, v in r.items() if k != "factors"}
+            for s, r in results.items()}}, indent=2))
+        return 0
+    where = "initialization" if args.warm_steps == 0 else f"{args.warm_steps} steps at lr {lr:g}"
+    print(f"one SGD step at k x eta_crit from {where}; depth {args.depth} {args.norm} {args.data}; spread after "
+          "the step on the same minibatch")
+    def cell(v: float) -> str:
+        return f"{v:>9.0f}" if v >= 100 else f"{v:>9.3g}"
+
+    print(f"{'':<12}" + "".join(f"{'k=' + format(k, 'g'):>9}" for k in factors))
+    for s, r in results.items():
+        print(f"seed {s}: spread before {float(r['spread_before'][0]):.4g}, eta_crit {float(r['eta_crit'][0]):.3g}")
+        print(f"{'  measured':<12}" + "".join(cell(float(v)) for v in r["measured"]))
+        print(f"{'  model':<12}" + "".join(cell(float(v)) for v in r["predicted"]))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,4 +309,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--steps: must be a positive integer, got {args.steps}")
     if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
         raise InputError(f"--lr: must be a finite positive number, got {args.lr}")
+    if args.train and args.scan:
+        raise InputError("--train and --scan: choose one")
+    if args.scan:
+        return _scan(args)
     return _train(args) if args.train else _predict(args)

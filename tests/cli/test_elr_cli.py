@@ -34,8 +34,13 @@ def test_prediction_table(capsys: pytest.CaptureFixture[str]) -> None:
     ["elr", "--depth", "0"],
     ["elr", "--train", "--seeds", "a"],
     ["elr", "--train", "--warmup-grid", "0"],
+    ["elr", "--train", "--horizons", "0,10"],
+    ["elr", "--train", "--horizons", "x"],
     ["elr", "--train", "--plot", "out.txt", "--steps", "2", "--depth", "2", "--seeds", "0"],
     ["elr", "--norm", "gn"],
+    ["elr", "--scan", "--factors", "1,-2"],
+    ["elr", "--scan", "--warm-steps", "-1"],
+    ["elr", "--scan", "--train"],
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -50,8 +55,34 @@ def test_train_small_with_plot(tmp_path: object, capsys: pytest.CaptureFixture[s
 
     plot = pathlib.Path(str(tmp_path)) / "spread.png"
     argv = ["elr", "--train", "--depth", "4", "--width", "16", "--steps", "15", "--seeds", "0",
-            "--warmup-grid", "5", "--plot", str(plot), "--json"]
+            "--warmup-grid", "5", "--horizons", "1,5,50", "--plot", str(plot), "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert {r["schedule"] for r in out["rows"]} == {"constant", "linear-5", "critical"}
     assert plot.stat().st_size > 0
+    # horizons past the run collapse into the full run (K = steps: gamma frozen at init)
+    assert out["agreement"]["horizons"] == [1, 5, 15]
+    for r in out["rows"]:
+        full = r["male_vs_horizon"]["15"]
+        assert set(full) >= {"spread_model", "spread_persistence", "layer_smoothed_model"}
+        assert len(full["spread_model"]["per_seed"]) == 1 and full["spread_model"]["mean"] >= 0
+
+
+def test_train_text_shows_the_horizon_table(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["elr", "--train", "--depth", "3", "--width", "8", "--steps", "12", "--seeds", "0,1",
+            "--warmup-grid", "4", "--horizons", "2"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = [ln.split() for ln in lines if ln.split()[:1] in (["constant"], ["critical"])]
+    # main table (2 rows) + horizon table (2 horizons x 2 of these schedules)
+    assert [row[1] for row in table if row[0] == "critical"][1:] == ["2", "12"]
+    assert lines[-1].startswith("measurement noise")
+
+
+def test_scan_json_model_minimum_at_the_critical_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["elr", "--scan", "--depth", "6", "--width", "16", "--seeds", "0", "--factors", "0.5,1,2", "--json"]
+    assert main(argv) == 0
+    seed0 = json.loads(capsys.readouterr().out)["seeds"]["0"]
+    model = seed0["predicted"]
+    assert model[1] < model[0] and model[1] < model[2]           # the model's spread is smallest at k = 1
+    assert len(seed0["measured"]) == 3 and seed0["spread_before"][0] > 1
