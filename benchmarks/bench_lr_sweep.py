@@ -1,7 +1,8 @@
 """LR-sweep benchmark: wall time of one sweep with 1 (serial) and 2 (Dask LocalCluster) workers, and the
 trainings bisection needs per width against a plain log grid of the same precision.
 
-Run: .venv/bin/python benchmarks/bench_lr_sweep.py   (about 2 minutes on 2 cores)
+Run: .venv/bin/python benchmarks/bench_lr_sweep.py   (40-60 s on 2 shared cores).  docs/lr_sweep.md shows it as
+the recording docs/recorded/lr_bench.txt, whose re-run check masks the wall times and the speed-up.
 """
 
 from __future__ import annotations

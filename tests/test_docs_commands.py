@@ -46,6 +46,10 @@ EXECUTED_BY: dict[str, str] = {
                                                 "commands_verbatim (CI runs it: .ci/run)",
     ".venv/bin/python -m pytest": "tests/test_docs_pages.py::test_getting_started_shows_the_readme_commands_verbatim"
                                   " (CI runs it: .ci/run)",
+    "abcscale lr-sweep sp --widths 16,32,64,128 --seeds 2 --steps 150 --base-width 16 --precision 1.1 "
+    "--grid-points 3 --json --db ref.db --workers 2":
+        "tests/verify/test_distributed.py::test_killed_worker_loses_nothing (CLI_FLAGS, --db in a temporary "
+        "directory, --workers 2; also its reference fixture, uninterrupted)",
 }
 
 PLACEHOLDER = re.compile(r"\[|\||\.\.\.|…|\bPATH\b|\bPRESET\b|\bFILE\b|\bHOST\b|\bNAME\b|\bID\b|\bN\b|\bT\b")

@@ -3,8 +3,9 @@
 Side by side: the engine's ``max_stable_lr_exponent`` (derived, never typed here; the paper values it must
 equal are asserted separately) and the slope fitted to bisected edges at widths 64..1024 (3 seeds, 50 SGD
 steps, criterion 'loss').  Tolerance 0.15: the measured finite-width deviation of the edge from a pure
-power law at these widths (docs/lr_sweep.md: SP+SGD+CE local slopes between pairs of widths range from
--0.50 to -0.71, global fit -0.61), the same size as the readout finite-width bias in reference
+power law at these widths (SP+SGD+CE, measured in an earlier 64..1024 run: local slopes between pairs of
+widths from -0.50 to -0.71, global fit -0.61; the recorded 64..512 run on docs/lr_sweep.md fits -0.600
+[-0.625, -0.575] against the derived -1/2), the same size as the readout finite-width bias in reference
 theory-width.md 3.9.  About 1.5 minutes per configuration on 2 cores (no optimal-LR grid here).
 """
 
