@@ -19,7 +19,9 @@
     terms instead (fewer FLOPs for the same measurements, so a lower bar for time, a higher one for FLOP/s).  Not
     counted: elementwise work, the initialisation's random numbers, norms, the optimizer.  The time is the
     whole ``train_job`` (everything included); the line also gives it without the initial draw.
-Run: .venv/bin/python benchmarks/bench_verify.py [--threads 2] [--optimizer sgd|adam]
+Both sides run in this one process with the heap settings of ``abcscale check`` (``verify.runtime``;
+``--default-heap`` to leave glibc's defaults).
+Run: .venv/bin/python benchmarks/bench_verify.py [--threads 2] [--optimizer sgd|adam] [--default-heap]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from theory.config import resolve
 from theory.parametrization import Parametrization
 from verify.lowrank import low_rank_applies
 from verify.model import init_weights, layer_scales
+from verify.runtime import tune_allocator
 from verify.train import Job, Record, TrainSettings, load_data, train_job
 
 WIDTHS = (128, 256, 512, 1024)
@@ -180,8 +183,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2: this machine's cores)")
     parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
+    parser.add_argument("--default-heap", action="store_true",
+                        help="leave glibc's malloc thresholds alone (the CLI tunes them: verify.runtime)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.default_heap:
+        tune_allocator()  # as `abcscale check` does; one process, so both sides run with it
     x = "-1/2" if args.optimizer == "sgd" else "-1"
     param = resolve("sp", loss="ce", optimizer=args.optimizer, lr_exponent=x)
     settings = TrainSettings()
