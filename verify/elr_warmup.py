@@ -7,8 +7,11 @@ multiply to 1.  Every step the scheduler multiplies each group's base rate by
 
     factor = min(1, eta_crit / eta_base)   (eta_base: rate of the group, so per-group E_l = eta_base rho_l),
 
-i.e. it follows the critical rate until that exceeds the target and then stays at the target (it caps the
-rate again if the ELRs ever rise above critical).
+i.e. it follows the critical rate until that exceeds the target and then stays at the target.  It would cap
+the rate again if the ELRs rose above critical, but under plain SGD without weight decay the predicted next
+critical rate is at least sqrt(2) * eta * spread^(1/4) after any step at rate eta, so it caps only a few steps
+(at most 1 + 2 log2(target / first critical rate)) and never again once the target is reached; weight decay or
+momentum can change that (docs/elr.md, section 3b; tests/numerics/test_elr.py).
 
 Usage (the usual torch order)::
 

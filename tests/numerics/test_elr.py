@@ -205,3 +205,18 @@ def test_receding_horizon_rejects_mismatched_shapes() -> None:
         elr.receding_horizon(np.ones((5, 2)), np.ones((5, 3)), np.ones(5), 2)
     with pytest.raises(InputError, match="horizon"):
         elr.receding_horizon(np.ones((6, 2)), np.ones((5, 2)), np.ones(5), 0)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.floats(1e-4, 1e4), min_size=2, max_size=40), st.floats(1e-3, 1e3))
+def test_critical_rate_after_a_step_grows_by_at_least_sqrt2_times_spread_to_the_quarter(
+        rho: list[float], lr: float) -> None:
+    """[DERIVED] Why the critical-rate warm-up caps only a few steps under plain SGD without weight decay
+    (docs/elr.md, section 3b): after a step at rate eta, rho' = rho / (1 + eta^2 rho^2) <= 1/(2 eta) for every
+    layer and min rho' <= min(rho_min, 1/(eta^2 rho_max)), so eta_crit' >= eta sqrt(2) S^(1/4), S = the
+    spread before the step; a capped step (eta = eta_crit) therefore multiplies the critical rate by
+    sqrt(2) S^(1/4) at least, and once the target rate is reached the next critical rate exceeds it."""
+    r = np.array(rho)
+    after = elr.elr_map(lr * r) / lr  # rho' from E' = E / (1 + E^2), E = eta rho
+    bound = lr * np.sqrt(2.0) * elr.spread(r) ** 0.25
+    assert elr.critical_lr_from_ratios(after) >= bound * (1 - 1e-9)
