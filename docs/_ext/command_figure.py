@@ -10,19 +10,17 @@ it wrote is copied to ``docs/_build/figures/`` and shown below.  An exit code ot
 from __future__ import annotations
 
 import shlex
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from recorded import Recording, execute
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
-_RESULTS: dict[str, tuple[int, str, str]] = {}
+_RESULTS: dict[str, tuple[int, str]] = {}
 
 
 def _plot_name(argv: list[str]) -> str:
@@ -45,17 +43,14 @@ class CommandFigure(SphinxDirective):
         name = _plot_name(argv)
         figures = Path(self.env.srcdir) / "_build" / "figures"
         figures.mkdir(parents=True, exist_ok=True)
-        if command not in _RESULTS:
-            with tempfile.TemporaryDirectory() as work:
-                done = subprocess.run(argv, cwd=work, capture_output=True, text=True, check=False)
-                if (Path(work) / name).exists():
-                    shutil.copyfile(Path(work) / name, figures / name)
-            _RESULTS[command] = (done.returncode, done.stdout.rstrip(), done.stderr.rstrip())
-        returncode, output, errors = _RESULTS[command]
         expected = self.options.get("returncode", 0)
-        if returncode != expected:
-            logger.warning("command-figure: %r exited with %s (expected %s):\n%s\n%s", command, returncode,
-                           expected, output, errors, location=self.get_location())
+        if command not in _RESULTS:  # the recorded runs' executor: fresh temporary directory, this environment
+            codes, outputs = execute(Recording(name, ((command, ""),), exit_code=expected), plot_to=figures / name)
+            _RESULTS[command] = (codes[0], outputs[0].rstrip())
+        returncode, output = _RESULTS[command]
+        if returncode != expected:  # execute() has written the command's stderr to the build log
+            logger.warning("command-figure: %r exited with %s (expected %s):\n%s", command, returncode,
+                           expected, output, location=self.get_location())
         text = f"$ {command}\n{output}"
         block = nodes.literal_block(text, text)
         block["language"] = "text"

@@ -7,6 +7,8 @@ steps); here on 3 seeds.  One CPU thread: results depend on the thread count (fl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -17,8 +19,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
+def _one_thread() -> Iterator[None]:
+    """One thread, as `abcscale elr` trains (results depend on the thread count); restored afterwards so the
+    rest of the session keeps its own setting."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
