@@ -22,6 +22,7 @@
 Both sides run in this one process with the heap settings of ``abcscale check`` (``verify.runtime``;
 ``--default-heap`` to leave glibc's defaults).
 Run: .venv/bin/python benchmarks/bench_verify.py [--threads 2] [--optimizer sgd|adam] [--default-heap]
+     [--device cuda] [--widths 128,256,512,1024]
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ class Recorder:
         return record
 
 
-def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], settings: TrainSettings) -> list[Record]:
+def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], settings: TrainSettings,
+                   device: str = "cpu") -> list[Record]:
     """One nn.Module per seed, forward hooks on the probe batch, the quantities of verify.measure by definition."""
     data = load_data(param, settings)
+    probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
     scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=settings.eta0(param.optimizer.name, param.loss),
                           eps=settings.eps)
@@ -77,7 +80,7 @@ def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], s
     records: list[Record] = []
     loss_fn = torch.nn.functional.cross_entropy if param.loss == "ce" else None
     for s, seed in enumerate(seeds):
-        linears = [torch.nn.Linear(sc.fan_in, sc.fan_out, bias=False) for sc in scales]
+        linears = [torch.nn.Linear(sc.fan_in, sc.fan_out, bias=False, device=device) for sc in scales]
         with torch.no_grad():
             for lin, w in zip(linears, init, strict=True):
                 lin.weight.copy_(w[s])
@@ -101,12 +104,12 @@ def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], s
         first: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for step in range(settings.steps + 1):
             if step > 0:
-                x, y = data.batch(step, settings.batch_size)
+                x, y = (t.to(device) for t in data.batch(step, settings.batch_size))
                 opt.zero_grad()
                 loss_of(model(x), y).backward()
                 opt.step()
             recorder.recording = True
-            probe_loss = loss_of(model(data.probe_x), data.probe_y)
+            probe_loss = loss_of(model(probe_x), probe_y)
             recorder.recording = False
             outs = [captured[i][1] for i in range(len(linears))]
             dhs = torch.autograd.grad(probe_loss, outs)
@@ -137,9 +140,17 @@ def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], s
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    """Wall time of ``fn()``, waiting for queued GPU work on both ends."""
+    _sync()
     start = time.perf_counter()
     out = fn()
+    _sync()
     return time.perf_counter() - start, out
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def max_relative_difference(a: list[Record], b: list[Record]) -> float:
@@ -183,6 +194,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2: this machine's cores)")
     parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: both sides train there")
+    parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="widths of part (1)")
     parser.add_argument("--default-heap", action="store_true",
                         help="leave glibc's malloc thresholds alone (the CLI tunes them: verify.runtime)")
     args = parser.parse_args()
@@ -193,19 +206,21 @@ def main() -> None:
     param = resolve("sp", loss="ce", optimizer=args.optimizer, lr_exponent=x)
     settings = TrainSettings()
     seeds = tuple(range(SEEDS))
+    where = "" if args.device == "cpu" else f", on {args.device}"
     print(f"(1) SP+{args.optimizer}+CE, X = {x}, {SEEDS} seeds, {settings.steps} steps, batch {settings.batch_size}, "
-          f"probe {settings.probe_size}, {args.threads} threads, best of {REPEATS}")
+          f"probe {settings.probe_size}, {args.threads} threads{where}, best of {REPEATS}")
     print(f"{'width':>6} {'batched s':>10} {'loop s':>8} {'ratio':>6} {'batched GF/s':>13} {'loop GF/s':>10} "
           f"{'max rel diff':>13}")
     total_b = total_l = 0.0
     flop_ratio = 1.0
-    for width in WIDTHS:
+    widths = [int(w) for w in args.widths.split(",")]
+    for width in widths:
         tb = tl = float("inf")
         diff = 0.0
         for _ in range(REPEATS):
-            t, loop = timed(partial(mup_style_loop, param, width, seeds, settings))
+            t, loop = timed(partial(mup_style_loop, param, width, seeds, settings, args.device))
             tl = min(tl, t)
-            t, batched = timed(partial(train_job, Job(param, width, seeds, settings)))
+            t, batched = timed(partial(train_job, Job(param, width, seeds, settings, device=args.device)))
             tb = min(tb, t)
             diff = max_relative_difference(loop, batched.records)
         total_b, total_l = total_b + tb, total_l + tl
@@ -216,13 +231,13 @@ def main() -> None:
         print(f"{width:>6} {tb:>10.3f} {tl:>8.3f} {tl / tb:>6.2f} {fb / tb / 1e9:>13.1f} {fl / tl / 1e9:>10.1f} "
               f"{diff:>13.1e}")
     print(f"{'all':>6} {total_b:>10.3f} {total_l:>8.3f} {total_l / total_b:>6.2f}  (target >= 3)")
-    print(f"matmul FLOPs loop / batched at width {WIDTHS[-1]}: {flop_ratio:.2f} (the ratio's ceiling where both "
+    print(f"matmul FLOPs loop / batched at width {widths[-1]}: {flop_ratio:.2f} (the ratio's ceiling where both "
           "are matmul-bound)")
 
     n = 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=args.device), torch.randn(n, n, device=args.device)
     torch.mm(a, b)
-    job = Job(param, n, seeds, settings)
+    job = Job(param, n, seeds, settings, device=args.device)
     data = load_data(param, settings)
     flops = batched_flops([(data.input_dim, n), (n, n), (n, n), (n, data.output_dim)], SEEDS, settings,
                           low_rank_applies(args.optimizer, 0.0, settings.steps * settings.batch_size, n))

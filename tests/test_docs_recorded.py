@@ -23,6 +23,11 @@ import recorded  # noqa: E402
 @pytest.mark.parametrize("name", recorded.names())
 def test_recorded_run_prints_what_the_page_shows(name: str) -> None:
     recording = recorded.load(name)
+    if recording.needs == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip(f"{name} was recorded on a CUDA machine (--device cuda); this one has none")
     codes, outputs = recorded.execute(recording)
     assert max(codes) == recording.exit_code, (codes, recording.commands)
     for (command, shown), output in zip(recording.steps, outputs, strict=True):
@@ -51,3 +56,8 @@ def test_parse_round_trips_several_commands_masks_and_exit_code() -> None:
     assert recording.text() == text
     assert recording.normalized("out 1 took 7 s") == recording.normalized("out 1 took 3 s")
     assert recording.normalized("out 1 took 7 s") != recording.normalized("out 2 took 7 s")
+    assert recording.needs is None
+    on_gpu = recorded.parse("g", "$ abcscale a --device cuda\n# needs: cuda\nout\n")
+    assert on_gpu.needs == "cuda" and on_gpu.text() == "$ abcscale a --device cuda\n# needs: cuda\nout\n"
+    with pytest.raises(ValueError, match="needs: tpu"):
+        recorded.parse("t", "$ abcscale a\n# needs: tpu\nout\n")

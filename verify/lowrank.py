@@ -42,9 +42,9 @@ class Factors:
     right: list[torch.Tensor]  # (S, r, fan_in)
 
     @classmethod
-    def empty(cls, scales: list[LayerScale], seeds: int) -> Factors:
-        return cls(left=[torch.zeros(seeds, 0, s.fan_out) for s in scales],
-                   right=[torch.zeros(seeds, 0, s.fan_in) for s in scales])
+    def empty(cls, scales: list[LayerScale], seeds: int, device: torch.device | str = "cpu") -> Factors:
+        return cls(left=[torch.zeros(seeds, 0, s.fan_out, device=device) for s in scales],
+                   right=[torch.zeros(seeds, 0, s.fan_in, device=device) for s in scales])
 
     @property
     def rank(self) -> int:

@@ -51,7 +51,7 @@ def choose_lr_exponent(param: Parametrization, given: str | None) -> tuple[Param
 
 def run(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
         predict: Parametrization | None = None, workers: int = 1, tolerance: float = DEFAULT_TOLERANCE,
-        progress: bool = True, lr_source: str = "given") -> Outcome:
+        progress: bool = True, lr_source: str = "given", device: str = "cpu") -> Outcome:
     """Train (resuming from ``db``), then judge against the engine's exponents for ``predict`` (or ``param``)."""
     from theory.engine import derive
 
@@ -65,7 +65,7 @@ def run(param: Parametrization, settings: TrainSettings, widths: list[int], seed
         resumed = sum((width, seed) in finished for width in widths for seed in seeds)
         with executor_for(workers) as executor:
             config = run_sweep(param, settings, widths, seeds, store, executor=executor, in_flight=workers,
-                               progress=progress)
+                               progress=progress, device=device)
         values = value_table(store.measurements(config), widths, seeds)
         runs = [r for r in store.runs(config) if r["width"] in widths and r["seed"] in seeds]
     finally:

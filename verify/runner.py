@@ -77,25 +77,26 @@ def executor_for(workers: int) -> Iterator[Executor]:
 
 
 def pending_jobs(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int],
-                 finished: set[tuple[int, int]]) -> list[Job]:
+                 finished: set[tuple[int, int]], device: str = "cpu") -> list[Job]:
     """Jobs for the (width, seed) pairs not finished yet, widest first (the longest jobs start first)."""
     jobs = []
     for width in sorted(widths, reverse=True):
         todo = tuple(s for s in seeds if (width, s) not in finished)
         if todo:
-            jobs.append(Job(param=param, width=width, seeds=todo, settings=settings))
+            jobs.append(Job(param=param, width=width, seeds=todo, settings=settings, device=device))
     return jobs
 
 
 def run_sweep(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], store: Store,
               *, executor: Executor | None = None, in_flight: int = 1, progress: bool = True,
-              on_result: Callable[[JobResult], None] | None = None) -> str:
-    """Train every unfinished (width, seed), writing each job to ``store`` as it completes; returns the key."""
+              on_result: Callable[[JobResult], None] | None = None, device: str = "cpu") -> str:
+    """Train every unfinished (width, seed) on ``device``, writing each job to ``store`` as it completes;
+    returns the configuration key."""
     from tqdm import tqdm
 
     key = config_hash(param, settings)
     store.add_config(key, describe(param, settings))
-    jobs = pending_jobs(param, settings, widths, seeds, store.finished(key))
+    jobs = pending_jobs(param, settings, widths, seeds, store.finished(key), device)
     runner = executor or InlineExecutor()
     bar = tqdm(total=len(jobs), desc="widths", unit="job", disable=not progress or not jobs, leave=False)
     queue = list(jobs)

@@ -43,3 +43,27 @@ def tune_allocator() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _done
+
+
+def check_device(text: str) -> str:
+    """``text`` if torch can train on that device here ("cpu", "cuda", "cuda:N"); else an InputError naming it.
+
+    The check happens before anything is trained or written, so a bad ``--device`` leaves the database as it was.
+    """
+    import torch
+
+    from theory.errors import InputError
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {text!r}: expected cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return "cpu"
+    if device.type != "cuda":
+        raise InputError(f"--device {text!r}: the trainer runs on cpu or cuda")
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {text}: this torch ({torch.__version__}) sees no CUDA device")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return str(device)

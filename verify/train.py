@@ -66,10 +66,15 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class Job:
+    """One width's seeds.  ``device`` is where the trainings run (``"cpu"``, ``"cuda"``, ``"cuda:1"``); it is
+    not part of the configuration key: the initial weights are drawn on the CPU whatever the device, so a GPU
+    run records the CPU run's numbers up to float32 matmul rounding (TF32 stays off, torch's default)."""
+
     param: Parametrization
     width: int
     seeds: tuple[int, ...]
     settings: TrainSettings
+    device: str = "cpu"
 
 
 @dataclass
@@ -108,28 +113,30 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     """
     start = time.perf_counter()
     param, settings = job.param, job.settings
+    device = torch.device(job.device)
     data = load_data(param, settings)
+    probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
     eta0 = settings.eta0(param.optimizer.name, param.loss)
     scales = layer_scales(param, job.width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=eta0, eps=settings.eps)
-    weights = [w.detach() for w in init_weights(scales, list(job.seeds), job.width)]
+    weights = [w.detach().to(device) for w in init_weights(scales, list(job.seeds), job.width)]
     model = BatchedMLP(scales, param.activation, weights)
     optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
-    factors = Factors.empty(scales, len(job.seeds)) if low_rank and low_rank_applies(
+    factors = Factors.empty(scales, len(job.seeds), device) if low_rank and low_rank_applies(
         param.optimizer.name, param.optimizer.momentum, settings.batch_size, job.width) else None
-    rows = data.probe_x.shape[0]
+    rows = probe_x.shape[0]
     init: Snapshot | None = None
     scratch: list[torch.Tensor] | None = None
     result = JobResult(width=job.width, seeds=job.seeds, diverged={s: None for s in job.seeds})
     alive = torch.ones(len(job.seeds), dtype=torch.bool)
     for step in range(settings.steps + 1):
-        x, y = data.batch(step + 1, settings.batch_size)
+        x, y = (t.to(device) for t in data.batch(step + 1, settings.batch_size))
 
         def loss_of(logits: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
-            return (per_seed_loss(logits[:, :rows], data.probe_y, param.loss).sum()
+            return (per_seed_loss(logits[:, :rows], probe_y, param.loss).sum()
                     + per_seed_loss(logits[:, rows:], y, param.loss).sum())
 
-        inputs = torch.cat([data.probe_x, x])
+        inputs = torch.cat([probe_x, x])
         terms: LowRankTerms | None = None
         products: list[torch.Tensor] | None
         if factors is not None:  # model.weights stay W_0 (never modified): the snapshot shares them
@@ -145,6 +152,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
             scratch = scratch or [torch.empty_like(w) for w in weights]
         values = quantities(scales, weights, init, now, rows, step, products, scratch, low_rank=terms)
         table = torch.stack(list(values.values()), dim=1)  # (S, quantities)
+        table = table.cpu()
         finite = torch.isfinite(table).all(dim=1)  # weight_update covers every weight from step 1 on
         for s, seed in enumerate(job.seeds):
             if alive[s] and not finite[s]:

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", default=None, metavar="PATH.csv|PATH.json", help="export the measurements")
     p.add_argument("--plot", default=None, metavar="PATH.png", help="write a coordinate-check figure")
     p.add_argument("--workers", type=int, default=1, help="processes (1 = in this process)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where the trainings run; "
+                   "initial weights are drawn on the CPU either way, so results agree up to matmul rounding")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--depths", default=None, metavar="4,8,16,32",
                    help="depth exponents instead of width ones, for the residual presets depth-mup, completep: "
@@ -65,11 +67,17 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
     from theory.config import resolve
     from theory.depth import DEPTH_PRESETS
     from verify import pipeline
+    from verify.runtime import check_device
     from verify.train import DEFAULT_LR, TrainSettings
     from verify.verdict import DEFAULT_TOLERANCE, format_table, summary, to_json
 
+    device = check_device(args.device)
     if args.depths is not None or args.spec in DEPTH_PRESETS:
+        if device != "cpu":
+            raise InputError(f"--device {device}: depth sweeps run on the cpu only")
         return _execute_depths(args)
+    if device != "cpu" and args.workers > 1:
+        raise InputError(f"--workers {args.workers}: use 1 with --device {device} (one process drives the GPU)")
     widths = parse_widths(args.widths)
     for flag, value, low in (("--seeds", args.seeds, 1), ("--steps", args.steps, 1), ("--workers", args.workers, 1),
                              ("--batch-size", args.batch_size, 1), ("--base-width", args.base_width, 1)):
@@ -112,7 +120,8 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
               flush=True)
     seeds = list(range(args.seeds))
     outcome = pipeline.run(param, settings, widths, seeds, args.db, predict=predict, workers=args.workers,
-                           tolerance=tolerance, progress=not args.json and sys.stderr.isatty(), lr_source=source)
+                           tolerance=tolerance, progress=not args.json and sys.stderr.isatty(), lr_source=source,
+                           device=device)
     if args.export:
         from verify.store import Store
 
@@ -131,7 +140,7 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
                                     "regime": outcome.regime, "config": outcome.config, "widths": widths,
                                     "seeds": len(seeds), "steps": args.steps, "tolerance": tolerance,
                                     "diverged_runs": diverged, "passed": not failed,
-                                    "resumed_runs": outcome.resumed}
+                                    "resumed_runs": outcome.resumed, "device": device}
         print(to_json(outcome.rows, extra))
     else:
         total = len(widths) * len(seeds)

@@ -5,6 +5,7 @@ A recording is ``docs/recorded/NAME.txt``::
     $ abcscale lr-sweep sp --loss ce --plot NAME.png
     # exit: 1                       (optional: the expected exit code, default 0)
     # mask: \\d+\\.\\d s\\b          (optional: regexes of volatile text, e.g. wall times; repeatable)
+    # needs: cuda                   (optional: recorded on a GPU machine; the test skips it on one without)
     <what the command printed on stdout>
     $ abcscale table --db abcscale.db   (optional further commands, run in order in the same directory)
     <what it printed>
@@ -37,6 +38,8 @@ DOCS = Path(__file__).resolve().parents[1]
 RECORDED = DOCS / "recorded"
 MASK_PREFIX = "# mask: "
 EXIT_PREFIX = "# exit: "
+NEEDS_PREFIX = "# needs: "
+NEEDS = ("cuda",)
 MASKED = "<masked>"
 
 
@@ -49,6 +52,7 @@ class Recording:
     steps: tuple[tuple[str, str], ...]  # (command, stdout)
     masks: tuple[str, ...] = ()
     exit_code: int = 0
+    needs: str | None = None  # "cuda": recorded on a GPU machine (CI has none, so it cannot re-run it)
 
     @property
     def commands(self) -> list[str]:
@@ -77,6 +81,7 @@ class Recording:
     def text(self) -> str:
         first, *_ = self.commands
         head = [f"$ {first}"] + ([f"{EXIT_PREFIX}{self.exit_code}"] if self.exit_code else [])
+        head += [f"{NEEDS_PREFIX}{self.needs}"] if self.needs else []
         head += [f"{MASK_PREFIX}{mask}" for mask in self.masks]
         body = self.shown().split("\n", 1)[1] if "\n" in self.shown() else ""
         return "\n".join(head) + "\n" + (body + "\n" if body else "")
@@ -88,10 +93,15 @@ def parse(name: str, text: str) -> Recording:
         raise ValueError(f"{name}.txt: the first line must be '$ COMMAND'")
     masks: list[str] = []
     exit_code = 0
+    needs: str | None = None
     body = 1
-    while body < len(lines) and lines[body].startswith((MASK_PREFIX, EXIT_PREFIX)):
+    while body < len(lines) and lines[body].startswith((MASK_PREFIX, EXIT_PREFIX, NEEDS_PREFIX)):
         if lines[body].startswith(EXIT_PREFIX):
             exit_code = int(lines[body][len(EXIT_PREFIX):])
+        elif lines[body].startswith(NEEDS_PREFIX):
+            needs = lines[body][len(NEEDS_PREFIX):]
+            if needs not in NEEDS:
+                raise ValueError(f"{name}.txt: '# needs: {needs}': expected one of {', '.join(NEEDS)}")
         else:
             masks.append(lines[body][len(MASK_PREFIX):])
         body += 1
@@ -101,7 +111,7 @@ def parse(name: str, text: str) -> Recording:
             steps.append((line[2:], []))
         else:
             steps[-1][1].append(line)
-    return Recording(name, tuple((c, "\n".join(out)) for c, out in steps), tuple(masks), exit_code)
+    return Recording(name, tuple((c, "\n".join(out)) for c, out in steps), tuple(masks), exit_code, needs)
 
 
 def load(name: str) -> Recording:
@@ -147,13 +157,15 @@ def execute(recording: Recording, plot_to: Path | None = None,
     return codes, outputs
 
 
-def record(name: str, commands: list[str] | None = None, masks: tuple[str, ...] | None = None) -> Recording:
+def record(name: str, commands: list[str] | None = None, masks: tuple[str, ...] | None = None,
+           needs: str | None = None) -> Recording:
     """Run a recording's commands (or new ``commands``) and rewrite its file and plot."""
     old = load(name) if (RECORDED / f"{name}.txt").exists() else None
     if not commands and old is None:
         raise ValueError(f"{name}: no recording yet; give the command")
     commands = commands or old.commands  # type: ignore[union-attr]
     masks = masks if masks is not None else (old.masks if old else ())
+    needs = needs or (old.needs if old else None)
     draft = Recording(name, tuple((c, "") for c in commands), masks)
     if draft.plot and draft.plot != f"{name}.png":
         raise ValueError(f"{name}: --plot must be {name}.png")
@@ -161,7 +173,7 @@ def record(name: str, commands: list[str] | None = None, masks: tuple[str, ...] 
     codes, outputs = execute(draft, plot_to=RECORDED / draft.plot if draft.plot else None)
     if any(code not in (0, 1) for code in codes):
         raise SystemExit(f"{name}: exit codes {codes}")
-    recording = Recording(name, tuple(zip(commands, outputs, strict=True)), masks, max(codes))
+    recording = Recording(name, tuple(zip(commands, outputs, strict=True)), masks, max(codes), needs)
     (RECORDED / f"{name}.txt").write_text(recording.text(), encoding="utf-8")
     return recording
 
@@ -196,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a new command to record (repeatable: run in order in one directory; default: the "
                              "file's own)")
     parser.add_argument("--mask", action="append", help="regex of volatile text (repeatable; replaces the file's)")
+    parser.add_argument("--needs", choices=NEEDS, default=None,
+                        help="mark a recording made on a GPU machine (its test skips where there is none)")
     args = parser.parse_args(argv)
-    recording = record(args.name, args.command, tuple(args.mask) if args.mask else None)
+    recording = record(args.name, args.command, tuple(args.mask) if args.mask else None, args.needs)
     print(recording.text(), end="")
     return 0
 

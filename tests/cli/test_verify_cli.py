@@ -22,6 +22,8 @@ TINY = ["--widths", "16,32", "--seeds", "2", "--steps", "1", "--base-width", "16
     (["--optimizer", "adafactor"], "adafactor"),
     (["--export", "out.txt"], "--export"),
     (["--lr-exponent=1/0"], "lr_exponent"),
+    (["--device", "tpu"], "--device"),
+    (["--device", "cuda:99"], "--device"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               flags: list[str], field: str) -> None:
