@@ -73,9 +73,11 @@ def elr_map(elr: FloatArray | float) -> FloatArray:
 
 
 def spread(values: FloatArray) -> FloatArray:
-    """max/min over the last axis (the layers); invariant under a common learning-rate factor."""
+    """max/min over the last axis (the layers); invariant under a common learning-rate factor.  A layer whose
+    gradient is exactly 0 (every unit dead on the batch, seen in depth-48 runs) makes it infinite."""
     v = np.asarray(values, dtype=float)
-    return v.max(axis=-1) / v.min(axis=-1)
+    with np.errstate(divide="ignore"):
+        return v.max(axis=-1) / v.min(axis=-1)
 
 
 def critical_lr(elr: Sequence[float] | FloatArray, lr: float) -> float:

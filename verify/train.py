@@ -151,8 +151,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
             products = initial_products(scales, init.weights, now.post) if step > 0 else None
             scratch = scratch or [torch.empty_like(w) for w in weights]
         values = quantities(scales, weights, init, now, rows, step, products, scratch, low_rank=terms)
-        table = torch.stack(list(values.values()), dim=1)  # (S, quantities)
-        table = table.cpu()
+        table = torch.stack(list(values.values()), dim=1).cpu()  # (S, quantities)
         finite = torch.isfinite(table).all(dim=1)  # weight_update covers every weight from step 1 on
         for s, seed in enumerate(job.seeds):
             if alive[s] and not finite[s]:
