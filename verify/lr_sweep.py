@@ -68,8 +68,8 @@ class _Pending:
 def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int], seeds: list[int],
                  store: LrStore, *, criterion: Criterion | None = None, search: SearchSettings | None = None,
                  executor: Executor | None = None, in_flight: int = 1, progress: bool = True,
-                 on_result: Callable[[LrJobResult], None] | None = None) -> SweepResult:
-    """Search every width (resuming from ``store``) and return the per-width results."""
+                 on_result: Callable[[LrJobResult], None] | None = None, device: str = "cpu") -> SweepResult:
+    """Search every width (resuming from ``store``), training on ``device``; return the per-width results."""
     from tqdm import tqdm
 
     criterion = criterion or Criterion()
@@ -90,7 +90,7 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
             out.reused += len(seeds_) - len(missing)
             if missing:
                 ms, ml = tuple(s for s, _ in missing), tuple(lr for _, lr in missing)
-                queue.append(LrJob(param, width, ms, ml, settings))
+                queue.append(LrJob(param, width, ms, ml, settings, device))
                 state.outstanding += 1
 
     def advance(width: int) -> None:

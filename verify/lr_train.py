@@ -53,13 +53,15 @@ class LrSettings:
 
 @dataclass(frozen=True)
 class LrJob:
-    """Seeds of one width, seed ``seeds[i]`` trained with global learning rate ``lrs[i]``."""
+    """Seeds of one width, seed ``seeds[i]`` trained with global learning rate ``lrs[i]``, on ``device``
+    (not part of the configuration key; the initial weights are drawn on the CPU either way)."""
 
     param: Parametrization
     width: int
     seeds: tuple[int, ...]
     lrs: tuple[float, ...]
     settings: LrSettings
+    device: str = "cpu"
 
 
 @dataclass
@@ -133,27 +135,31 @@ def train_lr_job(job: LrJob) -> LrJobResult:
     """Train every (seed, eta) of the job for ``settings.steps`` steps and summarise each run."""
     start = time.perf_counter()
     param, settings, n_seeds = job.param, job.settings, len(job.seeds)
+    device = torch.device(job.device)
     data = load_data(param, settings)
+    probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
     scales = layer_scales(param.with_(lr_exponent=0), job.width, base_width=settings.base_width,
                           input_dim=data.input_dim, output_dim=data.output_dim, lr=1.0, eps=settings.eps)
-    model = BatchedMLP(scales, param.activation, init_weights(scales, list(job.seeds), job.width))
+    model = BatchedMLP(scales, param.activation,
+                       [w.detach().to(device).requires_grad_(True)
+                        for w in init_weights(scales, list(job.seeds), job.width)])
     optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
-    eta = torch.tensor(job.lrs, dtype=torch.float32).view(-1, 1, 1)
-    eval_x, eval_y = data.train_x[:settings.eval_size], data.train_y[:settings.eval_size]
-    init = snapshot(model, data.probe_x)
+    eta = torch.tensor(job.lrs, dtype=torch.float32, device=device).view(-1, 1, 1)
+    eval_x, eval_y = data.train_x[:settings.eval_size].to(device), data.train_y[:settings.eval_size].to(device)
+    init = snapshot(model, probe_x)
     with torch.no_grad():
         init_loss = per_seed_loss(model.forward(eval_x).logits, eval_y, param.loss).double()
     hidden = range(1, len(scales))  # post[l] for l = 1..L are the hidden layer outputs x^l
     init_hidden: torch.Tensor | None = None
-    peak_hidden = torch.zeros(n_seeds, dtype=torch.float64)
-    peak_logit = torch.zeros(n_seeds, dtype=torch.float64)
-    peak_loss = torch.zeros(n_seeds, dtype=torch.float64)
-    init_logit = torch.zeros(n_seeds, dtype=torch.float64)
+    peak_hidden = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    peak_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    peak_loss = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    init_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
     diverged: list[int | None] = [None] * n_seeds
     measured: dict[tuple[int, str, int], torch.Tensor] = {}
     steps_run = 0
     for step in range(1, settings.steps + 1):
-        x, y = data.batch(step, settings.batch_size)
+        x, y = (t.to(device) for t in data.batch(step, settings.batch_size))
         fwd = model.forward(x)
         loss = per_seed_loss(fwd.logits, y, param.loss)
         with torch.no_grad():
@@ -170,20 +176,22 @@ def train_lr_job(job: LrJob) -> LrJobResult:
             finite = torch.isfinite(loss.detach())
             for w in model.weights:
                 finite &= torch.isfinite(w).flatten(1).all(dim=1)
+            finite = finite.cpu()
         for s in range(n_seeds):
             if diverged[s] is None and not bool(finite[s]):
                 diverged[s] = step
         steps_run = step
         if step == 1 or step == settings.steps:
-            for (quantity, layer), value in measure(model, data.probe_x, data.probe_y, param.loss, init,
-                                                    step).items():
-                measured[(step, quantity, layer)] = value
+            for (quantity, layer), value in measure(model, probe_x, probe_y, param.loss, init, step).items():
+                measured[(step, quantity, layer)] = value.cpu()
         if all(d is not None for d in diverged):
             break
     with torch.no_grad():
         final = model.forward(eval_x).logits
-        final_loss = per_seed_loss(final, eval_y, param.loss).double()
-        final_acc = _accuracy(final, eval_y)
+        final_loss = per_seed_loss(final, eval_y, param.loss).double().cpu()
+        final_acc = _accuracy(final, eval_y).cpu()
+    init_loss, peak_hidden, peak_logit = init_loss.cpu(), peak_hidden.cpu(), peak_logit.cpu()
+    peak_loss, init_logit = peak_loss.cpu(), init_logit.cpu()
     records = []
     for s, (seed, lr) in enumerate(zip(job.seeds, job.lrs, strict=True)):
         alive = diverged[s] is None

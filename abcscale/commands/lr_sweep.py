@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "serial, in this process)")
     exec_group.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                             help="use an existing Dask scheduler")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where the trainings run "
+                   "(initial weights drawn on the CPU either way)")
     p.add_argument("--db", default="abcscale.db", help="SQLite results file (resumes finished trainings)")
     p.add_argument("--plot", default=None, metavar="PATH.png", help="write the LR figures")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -93,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         check_address(args.scheduler)
     if args.plot is not None and not args.plot.endswith((".png", ".pdf", ".svg")):
         raise InputError(f"--plot {args.plot}: use a file name ending in .png, .pdf or .svg")
+    from verify.runtime import check_device
+
+    args.device = check_device(args.device)
+    if args.device != "cpu" and (args.workers > 1 or args.scheduler is not None):
+        raise InputError(f"--device {args.device}: trains in this process; drop --workers/--scheduler")
     param = resolve(args.spec, layers=args.layers, optimizer=args.optimizer, loss=args.loss,
                     activation=args.activation).with_(lr_exponent=0)
     if param.optimizer.name not in ("sgd", "adam"):
@@ -135,7 +142,7 @@ def _sweep(args: argparse.Namespace, param: Parametrization, settings: LrSetting
         with executor_for(args.workers, args.scheduler) as executor:
             sweep = run_lr_sweep(param, settings, widths, seeds, store, criterion=criterion,
                                  search=search, executor=executor, in_flight=in_flight,
-                                 progress=not args.json and sys.stderr.isatty())
+                                 progress=not args.json and sys.stderr.isatty(), device=args.device)
     finally:
         store.close()
     max_fit = fit_lr(sweep.widths, seeds, sweep.results, "max_stable")

@@ -24,6 +24,8 @@ from tests.cli.helpers import abcscale, assert_clean_error
     (["sp", "--scheduler", "localhost"], "--scheduler"),
     (["sp", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
     (["sp", "--loss-factor", "-1"], "--loss-factor"),
+    (["sp", "--device", "tpu"], "--device"),
+    (["sp", "--device", "cuda:99"], "--device"),
 ])
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str],
                                needle: str) -> None:
