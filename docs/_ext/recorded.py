@@ -128,8 +128,9 @@ def _argv(command: str) -> list[str]:
     argv = shlex.split(command)
     if argv[0] in ("python", ".venv/bin/python"):
         argv[0] = sys.executable
-    # scripts (benchmarks/...) are given relative to the repository root
-    return [str(DOCS.parent / arg) if arg.endswith(".py") and not Path(arg).is_absolute() else arg
+    # scripts (benchmarks/...) and parametrization files (docs/examples/...) are given relative to the
+    # repository root
+    return [str(DOCS.parent / arg) if arg.endswith((".py", ".toml")) and not Path(arg).is_absolute() else arg
             for arg in argv]
 
 
