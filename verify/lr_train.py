@@ -140,9 +140,7 @@ def train_lr_job(job: LrJob) -> LrJobResult:
     probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
     scales = layer_scales(param.with_(lr_exponent=0), job.width, base_width=settings.base_width,
                           input_dim=data.input_dim, output_dim=data.output_dim, lr=1.0, eps=settings.eps)
-    model = BatchedMLP(scales, param.activation,
-                       [w.detach().to(device).requires_grad_(True)
-                        for w in init_weights(scales, list(job.seeds), job.width)])
+    model = BatchedMLP(scales, param.activation, init_weights(scales, list(job.seeds), job.width, device=device))
     optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
     eta = torch.tensor(job.lrs, dtype=torch.float32, device=device).view(-1, 1, 1)
     eval_x, eval_y = data.train_x[:settings.eval_size].to(device), data.train_y[:settings.eval_size].to(device)

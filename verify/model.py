@@ -88,8 +88,10 @@ def seed_key(seed: int, width: int, layer: int) -> int:
 
 
 def init_weights(scales: list[LayerScale], seeds: list[int], width: int,
-                 dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Weights of shape (S, fan_out, fan_in) per layer, seed by seed from its own generator.
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+    """Weights of shape (S, fan_out, fan_in) per layer, seed by seed from its own generator, on ``device``.
+
+    Always drawn on the CPU and then moved, so every device starts from the same numbers.
 
     Drawn in place (``normal_`` with the std: bitwise the same numbers as ``randn * std``, one memory pass).
     ``normal_`` runs on one core whatever ``torch.get_num_threads()`` says, and at width 1024 the draw took
@@ -107,7 +109,7 @@ def init_weights(scales: list[LayerScale], seeds: list[int], width: int,
             blocks += [(w[s], scale.init_std, seed_key(seed, width, index)) for s, seed in enumerate(seeds)]
         weights.append(w)
     _draw_normal(blocks, workers=torch.get_num_threads())
-    return [w.requires_grad_(True) for w in weights]
+    return [w.to(device).requires_grad_(True) for w in weights]
 
 
 def _draw_normal(blocks: list[tuple[torch.Tensor, float, int]], workers: int) -> None:

@@ -119,7 +119,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     eta0 = settings.eta0(param.optimizer.name, param.loss)
     scales = layer_scales(param, job.width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=eta0, eps=settings.eps)
-    weights = [w.detach().to(device) for w in init_weights(scales, list(job.seeds), job.width)]
+    weights = [w.detach() for w in init_weights(scales, list(job.seeds), job.width, device=device)]
     model = BatchedMLP(scales, param.activation, weights)
     optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
     factors = Factors.empty(scales, len(job.seeds), device) if low_rank and low_rank_applies(

@@ -54,7 +54,7 @@ def _float64_dense(job: Job, monkeypatch: pytest.MonkeyPatch) -> Records:
 
     with monkeypatch.context() as patch:
         patch.setattr(train, "load_data", load64)
-        patch.setattr(train, "init_weights", lambda *args: [w.double() for w in draw(*args)])
+        patch.setattr(train, "init_weights", lambda *args, **kwargs: [w.double() for w in draw(*args, **kwargs)])
         return {r[:4]: r[4] for r in train_job(job, low_rank=False).records}
 
 
