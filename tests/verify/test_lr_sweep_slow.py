@@ -2,11 +2,14 @@
 
 Side by side: the engine's ``max_stable_lr_exponent`` (derived, never typed here; the paper values it must
 equal are asserted separately) and the slope fitted to bisected edges at widths 64..1024 (3 seeds, 50 SGD
-steps, criterion 'loss').  Tolerance 0.15: the measured finite-width deviation of the edge from a pure
-power law at these widths (SP+SGD+CE, measured in an earlier 64..1024 run: local slopes between pairs of
-widths from -0.50 to -0.71, global fit -0.61; the recorded 64..512 run on docs/lr_sweep.md fits -0.600
-[-0.625, -0.575] against the derived -1/2), the same size as the readout finite-width bias in reference
-theory-width.md 3.9.  About 1.5 minutes per configuration on 2 cores (no optimal-LR grid here).
+steps, criterion 'loss').  Tolerance 0.15, the verdict tolerance of `abcscale lr-sweep`.  For SP+SGD+CE it
+admits a deviation that is *not* a finite-width effect: the edge fits -0.600 [-0.625, -0.575] over 64..512
+(recorded, docs/lr_sweep.md), and on a GPU over 64..8192 still -0.623 [-0.626, -0.619] (-0.606 for divergence;
+-0.463 with a 10-step budget, -0.621 with 200).  Slowing only the readout's learning rate moves it back to
+-0.450, so the derived -1/2 describes the hidden layers' instability while over 50 steps the readout gives out
+first, with an exponent the engine does not produce (docs/limitations.md, "Known disagreements").  This test
+therefore checks the engine's edge to within 0.15, not to within a finite-width bias.  About 1.5 minutes per
+configuration on 2 cores (no optimal-LR grid here).
 """
 
 from __future__ import annotations
