@@ -163,9 +163,11 @@ class ElrTrajectory:
 
 
 def simulate(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[float] | FloatArray,
-             schedule: Schedule, steps: int) -> ElrTrajectory:
-    """Iterate sigma^2 <- sigma^2 + eta_t^2 gamma^2 / sigma^2 for every layer, eta_t from ``schedule``."""
+             schedule: Schedule, steps: int, weight_decay: float = 0.0) -> ElrTrajectory:
+    """Iterate sigma^2 <- (1 - eta_t lambda)^2 sigma^2 + eta_t^2 gamma^2 / sigma^2 for every layer, eta_t from
+    ``schedule`` (lambda = ``weight_decay``, torch's coupled SGD weight decay; 0: plain SGD)."""
     g = _positive_vector(gamma, "gamma")
+    lam = _positive_number(weight_decay, "weight_decay", allow_zero=True)
     s0 = np.broadcast_to(np.asarray(sigma0_sq, dtype=float), g.shape).copy()
     _positive_vector(s0, "sigma0_sq")
     n = _step_count(steps)
@@ -176,18 +178,19 @@ def simulate(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[fl
         rho = g / sigma2[t]
         eta = float(schedule(t, rho))
         lrs[t] = eta
-        sigma2[t + 1] = sigma2[t] + (eta * g) ** 2 / sigma2[t]
+        shrink = (1.0 - eta * lam) ** 2 if lam else 1.0
+        sigma2[t + 1] = shrink * sigma2[t] + (eta * g) ** 2 / sigma2[t]
     rho_all = g[None, :] / sigma2
     return ElrTrajectory(lr=lrs, sigma2=sigma2, rho=rho_all, elr=lrs[:, None] * rho_all[:-1])
 
 
 def simulate_lrs(gamma: Sequence[float] | FloatArray, sigma0_sq: float | Sequence[float] | FloatArray,
-                 lrs: Sequence[float] | FloatArray) -> ElrTrajectory:
+                 lrs: Sequence[float] | FloatArray, weight_decay: float = 0.0) -> ElrTrajectory:
     """The discrete map driven by a given learning-rate sequence (e.g. the one a real run used)."""
     seq = np.asarray(lrs, dtype=float)
     if seq.ndim != 1 or seq.size == 0 or not np.all(np.isfinite(seq)) or np.any(seq < 0):
         raise InputError("lrs: need a non-empty list of finite non-negative learning rates")
-    return simulate(gamma, sigma0_sq, lambda t, rho: float(seq[t]), seq.size)
+    return simulate(gamma, sigma0_sq, lambda t, rho: float(seq[t]), seq.size, weight_decay)
 
 
 def closed_form_sigma4(sigma0_sq: float | FloatArray, c: float | FloatArray,
@@ -257,7 +260,8 @@ class RecedingHorizon:
 
 
 def receding_horizon(sigma2: FloatArray, unit_grad_norm: FloatArray, lrs: FloatArray, horizon: int,
-                     gamma_window: int = 8, gamma0: FloatArray | None = None) -> RecedingHorizon:
+                     gamma_window: int = 8, gamma0: FloatArray | None = None,
+                     weight_decay: float = 0.0) -> RecedingHorizon:
     """Predict rho_l = gamma_l / sigma_l^2 at every step from anchors t0 = 0, K, 2K, ... (K = ``horizon``).
 
     Inputs are a run's measurements: ``sigma2`` (T or T+1 rows, L layers) squared weight norms before step t,
@@ -266,6 +270,7 @@ def receding_horizon(sigma2: FloatArray, unit_grad_norm: FloatArray, lrs: FloatA
     max(0, t0-W+1) .. t0 (W = ``gamma_window``; the gradient of step t0 is computed before its update, so it is
     available), except that ``gamma0`` (e.g. an RMS over probe minibatches at initialization) replaces it at
     t0 = 0 when given.  With K >= T-1 this is the open-loop model with gamma frozen at its t0 = 0 value.
+    ``weight_decay``: the run's coupled SGD weight decay on these weights (the map's shrink factor).
     """
     k = _step_count(horizon, "horizon")
     u = np.asarray(unit_grad_norm, dtype=float)
@@ -288,7 +293,7 @@ def receding_horizon(sigma2: FloatArray, unit_grad_norm: FloatArray, lrs: FloatA
         g, start = gamma_hat[t0], s2[t0]
         if not (np.all(np.isfinite(g)) and np.all(g > 0) and np.all(np.isfinite(start)) and np.all(start > 0)):
             continue  # diverged or dead run: leave NaN
-        traj = simulate_lrs(g, start, np.nan_to_num(eta[t0:t0 + n], nan=0.0))
+        traj = simulate_lrs(g, start, np.nan_to_num(eta[t0:t0 + n], nan=0.0), weight_decay)
         rho[t0 + 1:t0 + n + 1] = traj.rho[1:]
         base[t0 + 1:t0 + n + 1] = g / start
         lead[t0 + 1:t0 + n + 1] = np.arange(1, n + 1)

@@ -1,8 +1,10 @@
 """ELR measurements on deep normalized MLPs: per-layer ELR, weight norm and spread every step.
 
-Plain SGD (no momentum, no weight decay), cross-entropy, minibatches.  Per scale-invariant layer l and step t
-we log ||w_l(t)||^2, ||g_l(t)||, cos(w, g), rho_l = ||g|| / ||w|| (so E_l = eta_t rho_l is the ELR [INFERRED
-definition, see numerics/elr.py]) and the residual of ||w(t+1)||^2 = ||w(t)||^2 + eta_t^2 ||g(t)||^2.
+SGD (by default plain: no momentum, no weight decay), cross-entropy, minibatches.  Per scale-invariant layer
+l and step t we log ||w_l(t)||^2, ||g_l(t)||, cos(w, g), rho_l = ||g|| / ||w|| (so E_l = eta_t rho_l is the ELR
+[INFERRED definition, see numerics/elr.py]) and the residual of the exact norm recursion
+||w(t+1)||^2 = (1 - eta_t lambda)^2 ||w(t)||^2 + eta_t^2 ||g(t)||^2 (torch's coupled weight decay lambda; g is
+the loss gradient, orthogonal to w).  With momentum no such recursion exists and the residual is NaN.
 The spread max_l E_l / min_l E_l = max rho / min rho does not depend on eta_t.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +54,8 @@ class ElrRunConfig:
     batch: int = 128
     seed: int = 0
     probe_batches: int = 8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -59,6 +64,10 @@ class ElrRunConfig:
             raise InputError(f"warmup: linear schedule needs a positive warm-up length, got {self.warmup}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"lr: must be a finite positive number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise InputError(f"weight_decay: must be a finite number >= 0, got {self.weight_decay}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise InputError(f"momentum: must be in [0, 1), got {self.momentum}")
         for name in ("steps", "batch", "depth", "width"):
             value = getattr(self, name)
             if value < 1:
@@ -75,7 +84,7 @@ class ElrRunLog:
     sigma2: np.ndarray             # (T+1, L) ||w||^2 in float64 of the float32 weights
     grad_norm: np.ndarray          # (T, L)
     cosine: np.ndarray             # (T, L) <w, g> / (||w|| ||g||)
-    norm_residual: np.ndarray      # (T, L) (||w_{t+1}||^2 - ||w_t||^2 - eta^2 ||g||^2) / ||w_{t+1}||^2
+    norm_residual: np.ndarray      # (T, L) (||w_{t+1}||^2 - (1-eta lambda)^2 ||w_t||^2 - eta^2 ||g||^2) / ||w_{t+1}||^2
     gamma0: np.ndarray             # (L,) RMS over probe batches at init of ||g|| * ||w|| (unit-norm gradient)
     final_loss: float              # full-dataset loss after the budget (inf if diverged)
     diverged_step: int | None = None
@@ -140,6 +149,15 @@ def build(config: ElrRunConfig) -> tuple[NormalizedMLP, torch.Tensor, torch.Tens
     return model, x, y
 
 
+def _parameter_groups(model: nn.Module, scale_invariant: list[nn.Parameter], weight_decay: float
+                      ) -> list[dict[str, Any]]:
+    """Weight decay on the scale-invariant weights only: there it sets their norms (and so the ELRs) without
+    changing the function; on the readout or BatchNorm's affine parameters it would shrink the logits."""
+    ids = {id(p) for p in scale_invariant}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": list(scale_invariant), "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
 def full_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Cross-entropy on the whole data set, normalization in training mode (batch statistics)."""
     with torch.no_grad():
@@ -152,7 +170,8 @@ def train(config: ElrRunConfig) -> ElrRunLog:
     weights = model.scale_invariant_weights()
     probe_gen = torch.Generator().manual_seed(10_000 + config.seed)
     gamma0 = _unit_gradient_norms(model, x, y, config.probe_batches, config.batch, probe_gen)
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.0, weight_decay=0.0)
+    opt = torch.optim.SGD(_parameter_groups(model, weights, config.weight_decay), lr=config.lr,
+                          momentum=config.momentum)
     sched: torch.optim.lr_scheduler.LRScheduler | None = None
     if config.schedule == "linear":
         w = config.warmup
@@ -182,7 +201,9 @@ def train(config: ElrRunConfig) -> ElrRunLog:
         s2_next = _layer_stats(weights)[0]
         log.lr[t], log.loss[t] = eta, float(loss.detach())
         log.grad_norm[t], log.cosine[t], log.sigma2[t + 1] = gn, cos, s2_next
-        log.norm_residual[t] = (s2_next - s2 - eta**2 * gn**2) / s2_next
+        if not config.momentum:
+            shrink = (1.0 - eta * config.weight_decay) ** 2
+            log.norm_residual[t] = (s2_next - shrink * s2 - eta**2 * gn**2) / s2_next
     final = full_loss(model, x, y)
     if math.isfinite(final):
         log.final_loss = final
@@ -195,9 +216,10 @@ def train(config: ElrRunConfig) -> ElrRunLog:
 
 def predict_spread(log: ElrRunLog) -> np.ndarray:
     """The model's spread at steps 0..T-1: the discrete map driven by the learning rates the run used,
-    with gamma_l fixed at its initial value ``gamma0`` and sigma_l^2(0) measured."""
+    with gamma_l fixed at its initial value ``gamma0`` and sigma_l^2(0) measured (weight decay included;
+    momentum is not modelled)."""
     lrs = np.nan_to_num(log.lr, nan=0.0)
-    traj = simulate_lrs(log.gamma0, log.sigma2[0], lrs)
+    traj = simulate_lrs(log.gamma0, log.sigma2[0], lrs, log.config.weight_decay)
     out: np.ndarray = traj.spread[:-1]
     return out
 
@@ -221,7 +243,7 @@ def horizon_agreement(log: ElrRunLog, horizon: int, gamma_window: int = GAMMA_WI
     * ``*_model`` vs ``*_persistence``: the map vs holding the anchor's estimate gamma_l(t0)/sigma_l^2(t0).
     """
     rh = receding_horizon(log.sigma2, log.unit_grad_norm, np.nan_to_num(log.lr, nan=0.0), horizon,
-                          gamma_window, log.gamma0)
+                          gamma_window, log.gamma0, log.config.weight_decay)
     meas = log.rho[1:]
     series = {"model": rh.rho[1:], "persistence": rh.persistence[1:]}
     meas_s = trailing_rms(meas, smooth_window)
@@ -240,6 +262,19 @@ def measurement_noise(log: ElrRunLog, smooth_window: int = SMOOTH_WINDOW) -> flo
     per-step spread from its smoothed value (a floor for the raw-spread MALE of any smooth prediction)."""
     meas = log.rho[1:]
     return mean_abs_log10_error(spread(meas), spread(trailing_rms(meas, smooth_window)))
+
+
+def final_gamma_spread(log: ElrRunLog, window: int = SMOOTH_WINDOW) -> float:
+    """max_l / min_l of the unit-norm gradient norms gamma_l = ||g_l|| ||w_l|| at the last step (trailing RMS over
+    ``window`` steps).  The spread is that of rho_l = gamma_l / ||w_l||^2: the norms can only bring it below 2
+    if ||w_l||^2 comes to follow gamma_l, which under SGD without weight decay (norms only grow) fails once a
+    layer's gamma falls after its norm has grown."""
+    gamma = log.unit_grad_norm
+    finite = np.all(np.isfinite(gamma), axis=1)
+    if not finite.any():
+        return math.nan
+    last = int(np.flatnonzero(finite)[-1])
+    return float(spread(trailing_rms(gamma[: last + 1], window)[-1]))
 
 
 def horizons_for(steps: int, horizons: tuple[int, ...] | list[int] = HORIZONS) -> list[int]:
@@ -321,6 +356,14 @@ class ScheduleSummary:
     horizon: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     """horizon K -> metric (``HORIZON_METRICS``) -> (seeds,) MALE; K = T is the frozen-gamma model."""
     noise: np.ndarray = field(default_factory=lambda: np.zeros(0))   # (seeds,) ``measurement_noise``
+    gamma_spread: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (seeds,) ``final_gamma_spread``
+
+
+def _nanmax_abs(arrays: list[np.ndarray]) -> float:
+    """Largest |finite entry| over ``arrays``; NaN when there is none (momentum runs log no residual)."""
+    values = np.concatenate([np.abs(a).ravel() for a in arrays])
+    values = values[np.isfinite(values)]
+    return float(values.max()) if values.size else math.nan
 
 
 def summarize(label: str, logs: list[ElrRunLog], horizons: tuple[int, ...] | list[int] = HORIZONS) -> ScheduleSummary:
@@ -334,10 +377,11 @@ def summarize(label: str, logs: list[ElrRunLog], horizons: tuple[int, ...] | lis
         diverged=sum(lg.diverged_step is not None for lg in logs),
         spread=np.stack([lg.spread for lg in logs]), predicted=np.stack([predict_spread(lg) for lg in logs]),
         max_cosine=float(max(np.nanmax(np.abs(lg.cosine)) for lg in logs)),
-        max_norm_residual=float(max(np.nanmax(np.abs(lg.norm_residual)) for lg in logs)),
+        max_norm_residual=_nanmax_abs([lg.norm_residual for lg in logs]),
         lr=np.stack([lg.lr for lg in logs]),
         horizon={k: {m: np.array([r[m] for r in rows]) for m in HORIZON_METRICS} for k, rows in per_k.items()},
-        noise=np.array([measurement_noise(lg) for lg in logs]))
+        noise=np.array([measurement_noise(lg) for lg in logs]),
+        gamma_spread=np.array([final_gamma_spread(lg) for lg in logs]))
 
 
 def compare_schedules(base: ElrRunConfig, seeds: list[int], warmup_grid: list[int], progress: bool = False,

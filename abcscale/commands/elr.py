@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from theory.errors import InputError
@@ -66,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-steps", type=int, default=0,
                    help="scan: SGD steps at --lr before the scanned step (default 0: from initialization)")
     p.add_argument("--width", type=int, default=64, help="train/scan: hidden width (default 64)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="train: SGD weight decay on the normalized layers' weights only (default 0)")
+    p.add_argument("--momentum", type=float, default=0.0, help="train: SGD momentum (default 0)")
     p.add_argument("--norm", choices=("bn", "ln"), default="bn", help="train: BatchNorm or LayerNorm")
     p.add_argument("--data", choices=("digits", "synthetic"), default="digits", help="train: data set")
     p.add_argument("--seeds", default="0,1,2", help="train: comma-separated seeds (default 0,1,2)")
@@ -153,7 +157,8 @@ def _train(args: argparse.Namespace) -> int:
         raise InputError(f"--horizons: horizons must be positive, got {args.horizons!r}")
     base = ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data,
                         lr=0.05 if args.lr is None else args.lr,
-                        steps=300 if args.steps is None else args.steps)
+                        steps=300 if args.steps is None else args.steps,
+                        weight_decay=args.weight_decay, momentum=args.momentum)
     if args.plot and not args.plot.lower().endswith(".png"):
         raise InputError(f"--plot: expected a .png path, got {args.plot!r}")
     torch.set_num_threads(1)
@@ -172,8 +177,9 @@ def _train(args: argparse.Namespace) -> int:
                      "steps_ci95": bootstrap_ci(s.steps_below_2), "never_below_2": s.never_below_2,
                      "diverged": s.diverged, "final_spread_mean": float(np.mean(s.spread[:, -1])),
                      "steps_below_target_lr_mean": float(np.mean(np.sum(s.lr < base.lr * (1 - 1e-9), axis=1))),
-                     "max_abs_cos_w_g": s.max_cosine, "max_rel_norm_residual": s.max_norm_residual,
+                     "max_abs_cos_w_g": s.max_cosine, "max_rel_norm_residual": _json_number(s.max_norm_residual),
                      "measurement_noise_mean": float(np.nanmean(s.noise)),
+                     "final_gamma_spread_mean": _json_number(float(np.mean(s.gamma_spread))),
                      "male_vs_horizon": {str(k): {m: {"mean": float(np.nanmean(v[m])), "ci95": bootstrap_ci(v[m]),
                                                       "per_seed": [float(x) for x in v[m]]}
                                                   for m in HORIZON_METRICS}
@@ -190,28 +196,38 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"depth {base.depth} width {base.width} {base.norm} {base.data} lr {base.lr:g} steps {base.steps} "
+    sgd = "".join(f" {name} {value:g}" for name, value in (("weight decay", base.weight_decay),
+                                                            ("momentum", base.momentum)) if value)
+    print(f"depth {base.depth} width {base.width} {base.norm} {base.data} lr {base.lr:g}{sgd} steps {base.steps} "
           f"seeds {seeds}; tuned linear warm-up {res['tuned_warmup']} (by mean final loss)")
     print(f"{'schedule':<12} {'final loss [95% CI]':<26} {'steps to spread<2 [95% CI]':<28} {'never':>5} "
-          f"{'final spread':>12} {'lr<target':>9} {'max|cos|':>9} {'max norm res':>12}")
+          f"{'final spread':>12} {'gamma spr.':>10} {'lr<target':>9} {'max|cos|':>9} {'max norm res':>12}")
     for r in rows:
         lo, hi = r["final_loss_ci95"]
         s_lo, s_hi = r["steps_ci95"]
         print(f"{r['schedule']:<12} {r['final_loss_mean']:.3f} [{lo:.3f}, {hi:.3f}]{'':<8} "
               f"{r['steps_to_spread_below_2_mean']:7.1f} [{s_lo:.0f}, {s_hi:.0f}]{'':<12} "
-              f"{r['never_below_2']:>5} {r['final_spread_mean']:>12.3g} {r['steps_below_target_lr_mean']:>9.1f} "
+              f"{r['never_below_2']:>5} {r['final_spread_mean']:>12.3g} "
+              f"{_cell(r['final_gamma_spread_mean'], 10, '.3g')} "
+              f"{r['steps_below_target_lr_mean']:>9.1f} "
               f"{r['max_abs_cos_w_g']:>9.1e} "
-              f"{r['max_rel_norm_residual']:>12.1e}")
+              f"{_cell(r['max_rel_norm_residual'], 12, '.1e')}")
     print("steps to spread<2 counts the budget for runs that never got there; lr<target: steps per run below the "
           "target rate")
     print("(warm-up length; for the critical warm-up its probe step plus the capped steps); CIs: bootstrap of the "
           "mean over seeds")
+    print(f"gamma spr.: final max/min over layers of the unit-norm gradient norm ||g|| ||w|| (trailing RMS, "
+          f"{SMOOTH_WINDOW} steps); the spread is that of gamma / ||w||^2")
+    if base.momentum:
+        print("max norm res: n/a with momentum (no exact norm recursion)")
     print()
     print(f"model vs measurement: MALE = mean over steps 1..{base.steps - 1} of |log10 measured / predicted| "
           "(mean over seeds)")
     print(f"  model:     the norm map restarted every K steps at the measured ||w_l||^2, gamma_l = RMS of the last "
           f"{GAMMA_WINDOW}")
     print("             unit-norm gradient norms (at t0 = 0 the init probe), driven by the run's learning rates")
+    if base.momentum:
+        print("             (the map is that of SGD without momentum: momentum is not modelled)")
     print("  persist:   the model's starting estimate gamma_l / ||w_l||^2 held for the K steps (naive baseline)")
     print(f"  smoothed:  trailing RMS over {SMOOTH_WINDOW} steps of measured and predicted per-layer rho alike")
     print("  per-layer: log error of every layer's ELR (smoothed), not only of the extremes' ratio")
@@ -228,6 +244,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _cell(value: float | None, width: int, spec: str) -> str:
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}{spec}}"
+
+
+def _json_number(value: float) -> float | None:
+    """NaN (no such figure, e.g. the norm residual under momentum) as JSON null."""
+    return None if math.isnan(value) else value
 
 
 def _plot(summaries: dict[str, Any], keys: list[str], base: Any, path: str) -> None:
@@ -253,7 +278,9 @@ def _plot(summaries: dict[str, Any], keys: list[str], base: Any, path: str) -> N
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("ELR spread max E / min E (geo. mean over seeds)")
-    ax.set_title(f"depth {base.depth} {base.norm} MLP, {base.data}, lr {base.lr:g}")
+    sgd = "".join(f", {name} {value:g}" for name, value in (("weight decay", base.weight_decay),
+                                                             ("momentum", base.momentum)) if value)
+    ax.set_title(f"depth {base.depth} {base.norm} MLP, {base.data}, lr {base.lr:g}{sgd}")
     ax.legend(fontsize=7)
     bx.set_xscale("log")
     bx.set_xlabel("horizon K (steps between restarts of the model)")
@@ -309,6 +336,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--steps: must be a positive integer, got {args.steps}")
     if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
         raise InputError(f"--lr: must be a finite positive number, got {args.lr}")
+    if not (0 <= args.weight_decay < float("inf")):
+        raise InputError(f"--weight-decay: must be a finite number >= 0, got {args.weight_decay}")
+    if not (0 <= args.momentum < 1):
+        raise InputError(f"--momentum: must be in [0, 1), got {args.momentum}")
     if args.train and args.scan:
         raise InputError("--train and --scan: choose one")
     if args.scan:

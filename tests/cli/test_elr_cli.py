@@ -41,6 +41,10 @@ def test_prediction_table(capsys: pytest.CaptureFixture[str]) -> None:
     ["elr", "--scan", "--factors", "1,-2"],
     ["elr", "--scan", "--warm-steps", "-1"],
     ["elr", "--scan", "--train"],
+    ["elr", "--train", "--momentum", "1"],
+    ["elr", "--train", "--momentum", "nan"],
+    ["elr", "--train", "--weight-decay", "-0.1"],
+    ["elr", "--train", "--weight-decay", "inf"],
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -77,6 +81,17 @@ def test_train_text_shows_the_horizon_table(capsys: pytest.CaptureFixture[str]) 
     # main table (2 rows) + horizon table (2 horizons x 2 of these schedules)
     assert [row[1] for row in table if row[0] == "critical"][1:] == ["2", "12"]
     assert lines[-1].startswith("measurement noise")
+
+
+def test_train_with_momentum_reports_no_norm_residual(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["elr", "--train", "--depth", "3", "--width", "8", "--steps", "6", "--seeds", "0", "--warmup-grid", "2",
+            "--momentum", "0.9", "--weight-decay", "0.01", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)  # strict JSON: no NaN
+    assert out["config"]["momentum"] == 0.9 and out["config"]["weight_decay"] == 0.01
+    for r in out["rows"]:
+        assert r["max_rel_norm_residual"] is None  # no exact recursion with momentum
+        assert r["final_gamma_spread_mean"] >= 1.0
 
 
 def test_scan_json_model_minimum_at_the_critical_rate(capsys: pytest.CaptureFixture[str]) -> None:

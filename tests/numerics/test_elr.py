@@ -60,6 +60,30 @@ def test_constant_rate_spread_never_grows(e: list[float], steps: int) -> None:
     assert s[-1] < s[0] or s[0] - 1 < 1e-6
 
 
+@given(gammas=st.lists(st.floats(1e-2, 1e2), min_size=2, max_size=5), lr=st.floats(0.05, 1.0),
+       decay=st.floats(0.01, 0.5))
+@settings(max_examples=40, deadline=None)
+def test_weight_decay_drives_every_elr_to_the_same_equilibrium(gammas: list[float], lr: float,
+                                                                decay: float) -> None:
+    # fixed point of sigma^2 <- (1 - eta lam)^2 sigma^2 + eta^2 gamma^2 / sigma^2: sigma^4 (1 - (1 - eta lam)^2)
+    # = eta^2 gamma^2, so E = eta gamma / sigma^2 = sqrt(eta lam (2 - eta lam)) whatever gamma: spread 1.
+    # sigma^2 relaxes to it geometrically, at about 2 eta lam per step, after at most one large first step
+    # (sigma^2 can start 1e4 away from it here): 40 / (eta lam) steps leave a relative gap far below 1e-6.
+    steps = int(40 / (lr * decay)) + 200
+    tr = elr.simulate(gammas, 1.0, elr.constant_schedule(lr), steps, weight_decay=decay)
+    target = math.sqrt(lr * decay * (2 - lr * decay))
+    np.testing.assert_allclose(tr.elr[-1], target, rtol=1e-6)
+    assert tr.spread[-1] < 1 + 1e-6
+
+
+def test_weight_decay_zero_is_plain_sgd_and_negative_is_refused() -> None:
+    plain = elr.simulate([3.0, 0.5], 2.0, elr.constant_schedule(0.4), 30)
+    zero = elr.simulate([3.0, 0.5], 2.0, elr.constant_schedule(0.4), 30, weight_decay=0.0)
+    np.testing.assert_array_equal(plain.sigma2, zero.sigma2)
+    with pytest.raises(InputError, match="weight_decay"):
+        elr.simulate([1.0], 1.0, elr.constant_schedule(0.1), 3, weight_decay=-0.1)
+
+
 def test_closed_form_elr_ratio_tends_to_one_for_any_gradient_norms() -> None:
     e = elr.closed_form_elr([1e-2, 1.0, 1e3], 1.0, 0.1, np.array([0.0, 1e6, 1e12]))
     sp = elr.spread(e)

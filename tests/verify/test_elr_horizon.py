@@ -37,3 +37,24 @@ def test_every_metric_is_finite_at_every_horizon(log: ElrRunLog) -> None:
     for k in horizons_for(log.config.steps):
         m = horizon_agreement(log, k)
         assert all(np.isfinite(v) and v >= 0 for v in m.values()), (k, m)
+
+
+def test_final_gamma_spread_is_that_of_the_unit_norm_gradients() -> None:
+    from dataclasses import replace
+
+    from verify.elr import final_gamma_spread
+
+    # hand-made log, 3 steps x 2 layers: ||g|| ||w|| = 1 and 4 at every step, so the smoothed spread is 4
+    # whatever the norms; then layer 2's unit-norm gradient falls to 2 at the last step (RMS over 2 steps:
+    # sqrt((16 + 4) / 2) = sqrt(10)), and a diverged last row (NaN) is skipped
+    sigma2 = np.array([[1.0, 4.0], [4.0, 9.0], [9.0, 16.0], [16.0, 25.0]])
+    unit = np.array([[1.0, 4.0], [1.0, 4.0], [1.0, 4.0]])
+    cfg = ElrRunConfig(depth=2, steps=3)
+    base = ElrRunLog(config=cfg, lr=np.ones(3), loss=np.ones(3), sigma2=sigma2,
+                     grad_norm=unit / np.sqrt(sigma2[:-1]), cosine=np.zeros((3, 2)),
+                     norm_residual=np.zeros((3, 2)), gamma0=np.ones(2), final_loss=1.0)
+    assert final_gamma_spread(base, window=8) == pytest.approx(4.0)
+    fallen = replace(base, grad_norm=np.array([[1.0, 4.0], [1.0, 4.0], [1.0, 2.0]]) / np.sqrt(sigma2[:-1]))
+    assert final_gamma_spread(fallen, window=2) == pytest.approx(np.sqrt(10.0))
+    diverged = replace(fallen, grad_norm=np.vstack([fallen.grad_norm[:2], np.full((1, 2), np.nan)]))
+    assert final_gamma_spread(diverged, window=2) == pytest.approx(4.0)
