@@ -9,7 +9,9 @@
     alternating the two, so background load hits both alike.
     The table also gives each side's matmul FLOPs per second (FLOPs counted as below, for the loop in
     ``loop_flops``) and the loop/batched FLOP ratio: where both run at matmul speed, the time ratio cannot
-    exceed it.
+    exceed it.  The "ceiling" line bounds what any batched trainer doing these matmuls could reach at the
+    widest width: the loop's time over (the batched FLOPs at the rate of an isolated bmm of the trainer's
+    dominant shape + the initial draw both sides pay), i.e. with every other cost set to zero.
 (2) Matmul throughput of the batched training at width 2048 (default settings: 8 seeds, batch 1, probe 64)
     against torch.mm peak (2048^3, best of 5) on the same machine in the same run.  Counted: the FLOPs of
     the matmuls the trainer actually performs (2 m k n each, ``batched_flops``): per step the forward of the
@@ -190,6 +192,35 @@ def loop_flops(shapes: list[tuple[int, int]], seeds: int, settings: TrainSetting
     return measuring + steps * batch * (2 * every + later)
 
 
+def bmm_rate(seeds: int, rows: int, width: int, device: str) -> float:
+    """FLOP/s of the trainer's dominant product, (S, rows, n) @ (S, n, n), alone: best of 5 x 10 calls, cycling
+    through four weight sets as the trainer's layers and steps do (so the weights come from memory, not cache)."""
+    weights = [torch.randn(seeds, width, width, device=device) for _ in range(4)]
+    x = torch.randn(seeds, rows, width, device=device)
+    torch.matmul(x, weights[0])
+    best = float("inf")
+    for _ in range(5):
+        elapsed = timed(lambda: [torch.matmul(x, w) for w in weights * 3])[0] / 12
+        best = min(best, elapsed)
+    return 2 * seeds * rows * width * width / best
+
+
+def ceiling(param: Parametrization, width: int, settings: TrainSettings, loop_s: float, batched_flops_: float,
+            device: str) -> None:
+    """The best ratio the batched design could reach at ``width`` on this machine: the loop's measured time over
+    a floor for the batched trainer, its matmul FLOPs all at the isolated-bmm rate plus the initial draw (which
+    both sides pay) and nothing else: no elementwise work, no norms, no Python."""
+    data = load_data(param, settings)
+    scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
+                          output_dim=data.output_dim, lr=0.1)
+    init_s = min(timed(partial(init_weights, scales, list(range(SEEDS)), width))[0] for _ in range(REPEATS))
+    rate = bmm_rate(SEEDS, settings.probe_size + settings.batch_size, width, device)
+    floor = batched_flops_ / rate + init_s
+    print(f"ceiling at width {width}: the loop's {loop_s:.3f} s / (batched matmuls at the isolated bmm rate "
+          f"{rate / 1e9:.0f} GFLOP/s = {batched_flops_ / rate:.3f} s + initial draw {init_s:.3f} s) = "
+          f"{loop_s / floor:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2: this machine's cores)")
@@ -233,6 +264,7 @@ def main() -> None:
     print(f"{'all':>6} {total_b:>10.3f} {total_l:>8.3f} {total_l / total_b:>6.2f}  (target >= 3)")
     print(f"matmul FLOPs loop / batched at width {widths[-1]}: {flop_ratio:.2f} (the ratio's ceiling where both "
           "are matmul-bound)")
+    ceiling(param, widths[-1], settings, tl, fb, args.device)
 
     n = 2048
     a, b = torch.randn(n, n, device=args.device), torch.randn(n, n, device=args.device)
