@@ -28,7 +28,7 @@ from numerics.elr import (
     trailing_rms,
 )
 from theory.errors import InputError
-from verify.elr_models import NormalizedMLP, load_dataset
+from verify.elr_models import ARCHS, NormalizedCNN, NormalizedMLP, load_dataset
 from verify.elr_warmup import CriticalRateWarmup
 
 SCHEDULES = ("constant", "linear", "critical")
@@ -56,6 +56,7 @@ class ElrRunConfig:
     probe_batches: int = 8
     weight_decay: float = 0.0
     momentum: float = 0.0
+    arch: str = "mlp"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -64,6 +65,10 @@ class ElrRunConfig:
             raise InputError(f"warmup: linear schedule needs a positive warm-up length, got {self.warmup}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"lr: must be a finite positive number, got {self.lr}")
+        if self.arch not in ARCHS:
+            raise InputError(f"arch: expected one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.arch == "cnn" and self.data != "digits":
+            raise InputError(f"arch: the cnn takes the 8x8 digits images, not data {self.data!r}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise InputError(f"weight_decay: must be a finite number >= 0, got {self.weight_decay}")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
@@ -125,7 +130,7 @@ def _layer_stats(weights: list[nn.Parameter]) -> tuple[np.ndarray, np.ndarray, n
     return np.array(s2), np.array(gn), np.array(cos)
 
 
-def _unit_gradient_norms(model: NormalizedMLP, x: torch.Tensor, y: torch.Tensor, batches: int,
+def _unit_gradient_norms(model: NormalizedMLP | NormalizedCNN, x: torch.Tensor, y: torch.Tensor, batches: int,
                          batch: int, gen: torch.Generator) -> np.ndarray:
     """RMS over ``batches`` minibatches of ||g_l|| ||w_l|| at the current weights (no update)."""
     weights = model.scale_invariant_weights()
@@ -141,11 +146,15 @@ def _unit_gradient_norms(model: NormalizedMLP, x: torch.Tensor, y: torch.Tensor,
     return out
 
 
-def build(config: ElrRunConfig) -> tuple[NormalizedMLP, torch.Tensor, torch.Tensor]:
+def build(config: ElrRunConfig) -> tuple[NormalizedMLP | NormalizedCNN, torch.Tensor, torch.Tensor]:
     """Model (seeded init) and its data set."""
     x, y, classes = load_dataset(config.data, seed=0)
     torch.manual_seed(config.seed)
-    model = NormalizedMLP(x.shape[1], config.width, config.depth, classes, config.norm)
+    model: NormalizedMLP | NormalizedCNN
+    if config.arch == "cnn":
+        model = NormalizedCNN(config.width, config.depth, classes, config.norm)
+    else:
+        model = NormalizedMLP(x.shape[1], config.width, config.depth, classes, config.norm)
     return model, x, y
 
 

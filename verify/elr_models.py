@@ -1,8 +1,10 @@
-"""Deep plain (no-skip) MLPs with a normalization after every linear layer, and the data they train on.
+"""Deep plain (no-skip) MLPs and CNNs with a normalization after every linear/conv layer, and their data.
 
-Every hidden block is Linear(bias=False) -> BatchNorm1d | LayerNorm -> ReLU, so the loss is invariant under
-rescaling each hidden weight matrix (first layer included).  The readout Linear (with bias) is *not*
-scale-invariant and is excluded from ``scale_invariant_weights``.
+Every hidden block of the MLP is Linear(bias=False) -> BatchNorm1d | LayerNorm -> ReLU, so the loss is
+invariant under rescaling each hidden weight matrix (first layer included).  The CNN's blocks are
+Conv2d(3x3, bias=False) -> BatchNorm2d | GroupNorm(1 group: LayerNorm over channels and positions) -> ReLU
+on the 8x8 digits images.  The readout Linear (with bias) is *not* scale-invariant and is excluded from
+``scale_invariant_weights``.
 
 The normalization's eps breaks scale invariance at relative order eps / Var(pre-activation); torch's
 default 1e-5 is visible at float32 precision, so the default here is 1e-10 (it only guards against a
@@ -19,6 +21,8 @@ from theory.errors import InputError
 
 NORMS = ("bn", "ln")
 DATASETS = ("synthetic", "digits")
+ARCHS = ("mlp", "cnn")
+DIGITS_SIDE = 8
 
 
 class NormalizedMLP(nn.Module):
@@ -49,6 +53,39 @@ class NormalizedMLP(nn.Module):
 
     def scale_invariant_weights(self) -> list[nn.Parameter]:
         """The hidden linear weights, input layer first; the readout is excluded (not scale-invariant)."""
+        return [block[0].weight for block in self.hidden]  # type: ignore[index]
+
+
+class NormalizedCNN(nn.Module):
+    """depth x [Conv2d 3x3 (no bias, padding 1) -> norm -> ReLU] on 8x8 single-channel images -> global average
+    pool -> Linear readout.  ``width`` is the number of channels.  Inputs arrive flattened (B, 64)."""
+
+    def __init__(self, width: int, depth: int, out_dim: int, norm: str = "bn", eps: float = 1e-10) -> None:
+        super().__init__()
+        if norm not in NORMS:
+            raise InputError(f"norm: expected one of {', '.join(NORMS)}, got {norm!r}")
+        for name, value in (("width", width), ("depth", depth), ("out_dim", out_dim)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise InputError(f"{name}: must be a positive integer, got {value!r}")
+        self.hidden = nn.ModuleList()
+        channels = 1
+        for _ in range(depth):
+            norm_layer: nn.Module = (nn.BatchNorm2d(width, eps=eps) if norm == "bn"
+                                      else nn.GroupNorm(1, width, eps=eps))
+            self.hidden.append(nn.Sequential(nn.Conv2d(channels, width, 3, padding=1, bias=False), norm_layer,
+                                             nn.ReLU()))
+            channels = width
+        self.readout = nn.Linear(width, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(x.shape[0], 1, DIGITS_SIDE, DIGITS_SIDE)
+        for block in self.hidden:
+            x = block(x)
+        out: torch.Tensor = self.readout(x.mean(dim=(2, 3)))
+        return out
+
+    def scale_invariant_weights(self) -> list[nn.Parameter]:
+        """The conv weights, input layer first; the readout is excluded (not scale-invariant)."""
         return [block[0].weight for block in self.hidden]  # type: ignore[index]
 
 

@@ -70,7 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="train: SGD weight decay on the normalized layers' weights only (default 0)")
     p.add_argument("--momentum", type=float, default=0.0, help="train: SGD momentum (default 0)")
-    p.add_argument("--norm", choices=("bn", "ln"), default="bn", help="train: BatchNorm or LayerNorm")
+    p.add_argument("--norm", choices=("bn", "ln"), default="bn",
+                   help="train/scan: BatchNorm or LayerNorm (for the cnn: GroupNorm with one group)")
+    p.add_argument("--arch", choices=("mlp", "cnn"), default="mlp",
+                   help="train/scan: plain MLP, or CNN of 3x3 convolutions on the 8x8 digits (--width: channels)")
     p.add_argument("--data", choices=("digits", "synthetic"), default="digits", help="train: data set")
     p.add_argument("--seeds", default="0,1,2", help="train: comma-separated seeds (default 0,1,2)")
     p.add_argument("--warmup-grid", default="10,30,100",
@@ -158,7 +161,7 @@ def _train(args: argparse.Namespace) -> int:
     base = ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data,
                         lr=0.05 if args.lr is None else args.lr,
                         steps=300 if args.steps is None else args.steps,
-                        weight_decay=args.weight_decay, momentum=args.momentum)
+                        weight_decay=args.weight_decay, momentum=args.momentum, arch=args.arch)
     if args.plot and not args.plot.lower().endswith(".png"):
         raise InputError(f"--plot: expected a .png path, got {args.plot!r}")
     torch.set_num_threads(1)
@@ -198,7 +201,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     sgd = "".join(f" {name} {value:g}" for name, value in (("weight decay", base.weight_decay),
                                                             ("momentum", base.momentum)) if value)
-    print(f"depth {base.depth} width {base.width} {base.norm} {base.data} lr {base.lr:g}{sgd} steps {base.steps} "
+    arch = " cnn" if base.arch == "cnn" else ""
+    print(f"depth {base.depth} width {base.width} {base.norm}{arch} {base.data} lr {base.lr:g}{sgd} steps {base.steps} "
           f"seeds {seeds}; tuned linear warm-up {res['tuned_warmup']} (by mean final loss)")
     print(f"{'schedule':<12} {'final loss [95% CI]':<26} {'steps to spread<2 [95% CI]':<28} {'never':>5} "
           f"{'final spread':>12} {'gamma spr.':>10} {'lr<target':>9} {'max|cos|':>9} {'max norm res':>12}")
@@ -280,7 +284,7 @@ def _plot(summaries: dict[str, Any], keys: list[str], base: Any, path: str) -> N
     ax.set_ylabel("ELR spread max E / min E (geo. mean over seeds)")
     sgd = "".join(f", {name} {value:g}" for name, value in (("weight decay", base.weight_decay),
                                                              ("momentum", base.momentum)) if value)
-    ax.set_title(f"depth {base.depth} {base.norm} MLP, {base.data}, lr {base.lr:g}{sgd}")
+    ax.set_title(f"depth {base.depth} {base.norm} {base.arch.upper()}, {base.data}, lr {base.lr:g}{sgd}")
     ax.legend(fontsize=7)
     bx.set_xscale("log")
     bx.set_xlabel("horizon K (steps between restarts of the model)")
@@ -307,7 +311,8 @@ def _scan(args: argparse.Namespace) -> int:
     lr = 0.05 if args.lr is None else args.lr
     torch.set_num_threads(1)
     results = {s: one_step_scan(ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data,
-                                             seed=s), factors, warm_steps=args.warm_steps, warm_lr=lr)
+                                             seed=s, arch=args.arch), factors, warm_steps=args.warm_steps,
+                                warm_lr=lr)
                for s in seeds}
     if args.json:
         print(json.dumps({"factors": factors, "warm_steps": args.warm_steps, "warm_lr": lr, "seeds": {
@@ -315,7 +320,8 @@ def _scan(args: argparse.Namespace) -> int:
             for s, r in results.items()}}, indent=2))
         return 0
     where = "initialization" if args.warm_steps == 0 else f"{args.warm_steps} steps at lr {lr:g}"
-    print(f"one SGD step at k x eta_crit from {where}; depth {args.depth} {args.norm} {args.data}; spread after "
+    arch = " cnn" if args.arch == "cnn" else ""
+    print(f"one SGD step at k x eta_crit from {where}; depth {args.depth} {args.norm}{arch} {args.data}; spread after "
           "the step on the same minibatch")
     def cell(v: float) -> str:
         return f"{v:>9.0f}" if v >= 100 else f"{v:>9.3g}"

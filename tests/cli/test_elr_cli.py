@@ -42,6 +42,8 @@ def test_prediction_table(capsys: pytest.CaptureFixture[str]) -> None:
     ["elr", "--scan", "--warm-steps", "-1"],
     ["elr", "--scan", "--train"],
     ["elr", "--train", "--momentum", "1"],
+    ["elr", "--train", "--arch", "cnn", "--data", "synthetic"],
+    ["elr", "--train", "--arch", "resnet"],
     ["elr", "--train", "--momentum", "nan"],
     ["elr", "--train", "--weight-decay", "-0.1"],
     ["elr", "--train", "--weight-decay", "inf"],

@@ -28,6 +28,28 @@ def test_gradient_orthogonal_and_norm_recursion_for_every_normalized_layer(norm:
     assert np.all(np.abs(log.norm_residual) <= bound)
 
 
+@pytest.mark.parametrize("norm", ["bn", "ln"])
+def test_identities_hold_for_the_conv_layers_of_the_cnn(norm: str) -> None:
+    # a 3x3 conv without bias followed by BatchNorm2d or GroupNorm(1) is scale-invariant like the MLP's
+    # layers; fan-in 9 * 8 = 72 here, same rounding argument and bounds as above (measured max |cos| ~5e-7)
+    torch.set_num_threads(1)
+    log = train(ElrRunConfig(arch="cnn", depth=6, width=8, norm=norm, lr=0.3, steps=15, batch=64, seed=2))
+    assert log.diverged_step is None and log.cosine.shape == (15, 6)
+    assert np.nanmax(np.abs(log.cosine)) < 1e-5
+    elr = log.lr[:, None] * log.rho
+    bound = 2 * F32_UNIT_ROUNDOFF * 2 + 2 * elr * np.abs(log.cosine)
+    assert np.all(np.abs(log.norm_residual) <= bound)
+
+
+def test_cnn_config_is_checked() -> None:
+    from theory.errors import InputError
+
+    with pytest.raises(InputError, match="arch"):
+        ElrRunConfig(arch="resnet")
+    with pytest.raises(InputError, match="digits"):
+        ElrRunConfig(arch="cnn", data="synthetic")
+
+
 def test_norm_recursion_with_weight_decay() -> None:
     # coupled weight decay lambda on the normalized weights: w' = (1 - eta lambda) w - eta g with g orthogonal
     # to w, so ||w'||^2 = (1 - eta lambda)^2 ||w||^2 + eta^2 ||g||^2 exactly; same rounding bound as above
