@@ -1,4 +1,4 @@
-"""ELR measurements on deep normalized MLPs: per-layer ELR, weight norm and spread every step.
+"""ELR measurements on deep normalized MLPs and CNNs: per-layer ELR, weight norm and spread every step.
 
 SGD (by default plain: no momentum, no weight decay), cross-entropy, minibatches.  Per scale-invariant layer
 l and step t we log ||w_l(t)||^2, ||g_l(t)||, cos(w, g), rho_l = ||g|| / ||w|| (so E_l = eta_t rho_l is the ELR
