@@ -193,7 +193,7 @@ def loop_flops(shapes: list[tuple[int, int]], seeds: int, settings: TrainSetting
 
 
 def bmm_rate(seeds: int, rows: int, width: int, device: str) -> float:
-    """FLOP/s of the trainer's dominant product, (S, rows, n) @ (S, n, n), alone: best of 5 x 10 calls, cycling
+    """FLOP/s of the trainer's dominant product, (S, rows, n) @ (S, n, n), alone: best of 5 x 12 calls, cycling
     through four weight sets as the trainer's layers and steps do (so the weights come from memory, not cache)."""
     weights = [torch.randn(seeds, width, width, device=device) for _ in range(4)]
     x = torch.randn(seeds, rows, width, device=device)
@@ -205,15 +205,20 @@ def bmm_rate(seeds: int, rows: int, width: int, device: str) -> float:
     return 2 * seeds * rows * width * width / best
 
 
+def init_seconds(param: Parametrization, settings: TrainSettings, width: int) -> float:
+    """Time of drawing the initial weights of all seeds at ``width`` (``init_weights``, as both sides do)."""
+    data = load_data(param, settings)
+    scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
+                          output_dim=data.output_dim, lr=0.1)
+    return timed(partial(init_weights, scales, list(range(SEEDS)), width))[0]
+
+
 def ceiling(param: Parametrization, width: int, settings: TrainSettings, loop_s: float, batched_flops_: float,
             device: str) -> None:
     """The best ratio the batched design could reach at ``width`` on this machine: the loop's measured time over
     a floor for the batched trainer, its matmul FLOPs all at the isolated-bmm rate plus the initial draw (which
     both sides pay) and nothing else: no elementwise work, no norms, no Python."""
-    data = load_data(param, settings)
-    scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
-                          output_dim=data.output_dim, lr=0.1)
-    init_s = min(timed(partial(init_weights, scales, list(range(SEEDS)), width))[0] for _ in range(REPEATS))
+    init_s = min(init_seconds(param, settings, width) for _ in range(REPEATS))
     rate = bmm_rate(SEEDS, settings.probe_size + settings.batch_size, width, device)
     floor = batched_flops_ / rate + init_s
     print(f"ceiling at width {width}: the loop's {loop_s:.3f} s / (batched matmuls at the isolated bmm rate "
@@ -273,13 +278,11 @@ def main() -> None:
     data = load_data(param, settings)
     flops = batched_flops([(data.input_dim, n), (n, n), (n, n), (n, data.output_dim)], SEEDS, settings,
                           low_rank_applies(args.optimizer, 0.0, settings.steps * settings.batch_size, n))
-    scales = layer_scales(param, n, base_width=settings.base_width, input_dim=data.input_dim,
-                          output_dim=data.output_dim, lr=0.1)
     fractions = []
     for _ in range(REPEATS):  # the peak is re-measured next to each training: the load of a shared machine drifts
         peak = max(2 * n**3 / timed(partial(torch.mm, a, b))[0] for _ in range(3))
         elapsed = timed(partial(train_job, job))[0]
-        init_s = timed(partial(init_weights, scales, list(seeds), n))[0]
+        init_s = init_seconds(param, settings, n)
         fractions.append((flops / elapsed / peak, flops / (elapsed - init_s) / peak, peak, elapsed, init_s))
     best = max(fractions)
     print(f"(2) width {n}, {SEEDS} seeds, defaults, {flops / 1e9:.1f} GFLOP of matmuls per train_job; per run: "

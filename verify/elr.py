@@ -28,7 +28,7 @@ from numerics.elr import (
     trailing_rms,
 )
 from theory.errors import InputError
-from verify.elr_models import ARCHS, NormalizedCNN, NormalizedMLP, load_dataset
+from verify.elr_models import ARCHS, NormalizedCNN, NormalizedMLP, NormalizedNet, load_dataset
 from verify.elr_warmup import CriticalRateWarmup
 
 SCHEDULES = ("constant", "linear", "critical")
@@ -130,7 +130,7 @@ def _layer_stats(weights: list[nn.Parameter]) -> tuple[np.ndarray, np.ndarray, n
     return np.array(s2), np.array(gn), np.array(cos)
 
 
-def _unit_gradient_norms(model: NormalizedMLP | NormalizedCNN, x: torch.Tensor, y: torch.Tensor, batches: int,
+def _unit_gradient_norms(model: NormalizedNet, x: torch.Tensor, y: torch.Tensor, batches: int,
                          batch: int, gen: torch.Generator) -> np.ndarray:
     """RMS over ``batches`` minibatches of ||g_l|| ||w_l|| at the current weights (no update)."""
     weights = model.scale_invariant_weights()
@@ -146,11 +146,11 @@ def _unit_gradient_norms(model: NormalizedMLP | NormalizedCNN, x: torch.Tensor, 
     return out
 
 
-def build(config: ElrRunConfig) -> tuple[NormalizedMLP | NormalizedCNN, torch.Tensor, torch.Tensor]:
+def build(config: ElrRunConfig) -> tuple[NormalizedNet, torch.Tensor, torch.Tensor]:
     """Model (seeded init) and its data set."""
     x, y, classes = load_dataset(config.data, seed=0)
     torch.manual_seed(config.seed)
-    model: NormalizedMLP | NormalizedCNN
+    model: NormalizedNet
     if config.arch == "cnn":
         model = NormalizedCNN(config.width, config.depth, classes, config.norm)
     else:

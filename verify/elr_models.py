@@ -25,17 +25,32 @@ ARCHS = ("mlp", "cnn")
 DIGITS_SIDE = 8
 
 
-class NormalizedMLP(nn.Module):
+class NormalizedNet(nn.Module):
+    """``hidden`` blocks [weight layer without bias -> norm -> ReLU], then ``readout``; what MLP and CNN share."""
+
+    hidden: nn.ModuleList
+    readout: nn.Linear
+
+    @staticmethod
+    def _check(norm: str, **sizes: int) -> None:
+        if norm not in NORMS:
+            raise InputError(f"norm: expected one of {', '.join(NORMS)}, got {norm!r}")
+        for name, value in sizes.items():
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise InputError(f"{name}: must be a positive integer, got {value!r}")
+
+    def scale_invariant_weights(self) -> list[nn.Parameter]:
+        """The hidden blocks' weights, input layer first; the readout is excluded (not scale-invariant)."""
+        return [block[0].weight for block in self.hidden]  # type: ignore[index]
+
+
+class NormalizedMLP(NormalizedNet):
     """depth x [Linear(no bias) -> norm -> ReLU] -> Linear readout."""
 
     def __init__(self, in_dim: int, width: int, depth: int, out_dim: int, norm: str = "bn",
                  eps: float = 1e-10) -> None:
         super().__init__()
-        if norm not in NORMS:
-            raise InputError(f"norm: expected one of {', '.join(NORMS)}, got {norm!r}")
-        for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth), ("out_dim", out_dim)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise InputError(f"{name}: must be a positive integer, got {value!r}")
+        self._check(norm, in_dim=in_dim, width=width, depth=depth, out_dim=out_dim)
         self.hidden = nn.ModuleList()
         fan_in = in_dim
         for _ in range(depth):
@@ -51,22 +66,14 @@ class NormalizedMLP(nn.Module):
         out: torch.Tensor = self.readout(x)
         return out
 
-    def scale_invariant_weights(self) -> list[nn.Parameter]:
-        """The hidden linear weights, input layer first; the readout is excluded (not scale-invariant)."""
-        return [block[0].weight for block in self.hidden]  # type: ignore[index]
 
-
-class NormalizedCNN(nn.Module):
+class NormalizedCNN(NormalizedNet):
     """depth x [Conv2d 3x3 (no bias, padding 1) -> norm -> ReLU] on 8x8 single-channel images -> global average
     pool -> Linear readout.  ``width`` is the number of channels.  Inputs arrive flattened (B, 64)."""
 
     def __init__(self, width: int, depth: int, out_dim: int, norm: str = "bn", eps: float = 1e-10) -> None:
         super().__init__()
-        if norm not in NORMS:
-            raise InputError(f"norm: expected one of {', '.join(NORMS)}, got {norm!r}")
-        for name, value in (("width", width), ("depth", depth), ("out_dim", out_dim)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise InputError(f"{name}: must be a positive integer, got {value!r}")
+        self._check(norm, width=width, depth=depth, out_dim=out_dim)
         self.hidden = nn.ModuleList()
         channels = 1
         for _ in range(depth):
@@ -83,10 +90,6 @@ class NormalizedCNN(nn.Module):
             x = block(x)
         out: torch.Tensor = self.readout(x.mean(dim=(2, 3)))
         return out
-
-    def scale_invariant_weights(self) -> list[nn.Parameter]:
-        """The conv weights, input layer first; the readout is excluded (not scale-invariant)."""
-        return [block[0].weight for block in self.hidden]  # type: ignore[index]
 
 
 def load_dataset(name: str, seed: int = 0, n_synthetic: int = 2048,

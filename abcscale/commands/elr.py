@@ -182,7 +182,7 @@ def _train(args: argparse.Namespace) -> int:
                      "steps_below_target_lr_mean": float(np.mean(np.sum(s.lr < base.lr * (1 - 1e-9), axis=1))),
                      "max_abs_cos_w_g": s.max_cosine, "max_rel_norm_residual": _json_number(s.max_norm_residual),
                      "measurement_noise_mean": float(np.nanmean(s.noise)),
-                     "final_gamma_spread_mean": _json_number(float(np.mean(s.gamma_spread))),
+                     "final_gamma_spread_mean": _json_number(float(np.nanmean(s.gamma_spread))),
                      "male_vs_horizon": {str(k): {m: {"mean": float(np.nanmean(v[m])), "ci95": bootstrap_ci(v[m]),
                                                       "per_seed": [float(x) for x in v[m]]}
                                                   for m in HORIZON_METRICS}
@@ -199,11 +199,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    sgd = "".join(f" {name} {value:g}" for name, value in (("weight decay", base.weight_decay),
-                                                            ("momentum", base.momentum)) if value)
-    arch = " cnn" if base.arch == "cnn" else ""
-    print(f"depth {base.depth} width {base.width} {base.norm}{arch} {base.data} lr {base.lr:g}{sgd} steps {base.steps} "
-          f"seeds {seeds}; tuned linear warm-up {res['tuned_warmup']} (by mean final loss)")
+    print(f"depth {base.depth} width {base.width} {base.norm}{_arch(base.arch)} {base.data} lr {base.lr:g}"
+          f"{_sgd_options(base, ' ')} steps {base.steps} seeds {seeds}; tuned linear warm-up {res['tuned_warmup']} "
+          "(by mean final loss)")
     print(f"{'schedule':<12} {'final loss [95% CI]':<26} {'steps to spread<2 [95% CI]':<28} {'never':>5} "
           f"{'final spread':>12} {'gamma spr.':>10} {'lr<target':>9} {'max|cos|':>9} {'max norm res':>12}")
     for r in rows:
@@ -250,13 +248,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _arch(arch: str) -> str:
+    """The architecture as the headers name it: nothing for the default MLP (older recordings print none)."""
+    return " cnn" if arch == "cnn" else ""
+
+
+def _sgd_options(config: Any, separator: str) -> str:
+    """The SGD options that differ from plain SGD, e.g. ' weight decay 0.01 momentum 0.9' (separator ' ')."""
+    return "".join(f"{separator}{name} {value:g}" for name, value in (("weight decay", config.weight_decay),
+                                                                      ("momentum", config.momentum)) if value)
+
+
 def _cell(value: float | None, width: int, spec: str) -> str:
     return f"{'n/a':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
 
 def _json_number(value: float) -> float | None:
-    """NaN (no such figure, e.g. the norm residual under momentum) as JSON null."""
-    return None if math.isnan(value) else value
+    """A non-finite figure as JSON null: NaN (none, e.g. the norm residual under momentum) or inf (a spread
+    over a layer whose gradient is exactly zero)."""
+    return value if math.isfinite(value) else None
 
 
 def _plot(summaries: dict[str, Any], keys: list[str], base: Any, path: str) -> None:
@@ -282,9 +292,8 @@ def _plot(summaries: dict[str, Any], keys: list[str], base: Any, path: str) -> N
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("ELR spread max E / min E (geo. mean over seeds)")
-    sgd = "".join(f", {name} {value:g}" for name, value in (("weight decay", base.weight_decay),
-                                                             ("momentum", base.momentum)) if value)
-    ax.set_title(f"depth {base.depth} {base.norm} {base.arch.upper()}, {base.data}, lr {base.lr:g}{sgd}")
+    ax.set_title(f"depth {base.depth} {base.norm} {base.arch.upper()}, {base.data}, lr {base.lr:g}"
+                 f"{_sgd_options(base, ', ')}")
     ax.legend(fontsize=7)
     bx.set_xscale("log")
     bx.set_xlabel("horizon K (steps between restarts of the model)")
@@ -320,9 +329,8 @@ def _scan(args: argparse.Namespace) -> int:
             for s, r in results.items()}}, indent=2))
         return 0
     where = "initialization" if args.warm_steps == 0 else f"{args.warm_steps} steps at lr {lr:g}"
-    arch = " cnn" if args.arch == "cnn" else ""
-    print(f"one SGD step at k x eta_crit from {where}; depth {args.depth} {args.norm}{arch} {args.data}; spread after "
-          "the step on the same minibatch")
+    print(f"one SGD step at k x eta_crit from {where}; depth {args.depth} {args.norm}{_arch(args.arch)} {args.data}; "
+          "spread after the step on the same minibatch")
     def cell(v: float) -> str:
         return f"{v:>9.0f}" if v >= 100 else f"{v:>9.3g}"
 
@@ -346,6 +354,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--weight-decay: must be a finite number >= 0, got {args.weight_decay}")
     if not (0 <= args.momentum < 1):
         raise InputError(f"--momentum: must be in [0, 1), got {args.momentum}")
+    if not args.train and (args.weight_decay or args.momentum):
+        raise InputError("--weight-decay/--momentum: only with --train (the model and the scan use plain SGD)")
+    if not (args.train or args.scan) and args.arch != "mlp":
+        raise InputError("--arch: only with --train or --scan (the model has no architecture)")
     if args.train and args.scan:
         raise InputError("--train and --scan: choose one")
     if args.scan:

@@ -48,7 +48,7 @@ class CommandFigure(SphinxDirective):
             codes, outputs = execute(Recording(name, ((command, ""),), exit_code=expected), plot_to=figures / name)
             _RESULTS[command] = (codes[0], outputs[0].rstrip())
         returncode, output = _RESULTS[command]
-        if returncode != expected:  # execute() has written the command's stderr to the build log
+        if returncode != expected:  # execute() logs stderr for codes other than 0 and the expected one
             logger.warning("command-figure: %r exited with %s (expected %s):\n%s", command, returncode,
                            expected, output, location=self.get_location())
         text = f"$ {command}\n{output}"

@@ -12,7 +12,7 @@ A recording is ``docs/recorded/NAME.txt``::
 
 ``{recorded-output} NAME`` shows the commands and their output on a page, and the plot
 ``docs/recorded/NAME.png`` when a command has ``--plot NAME.png``.
-``python docs/_ext/recorded.py NAME [--command CMD ...] [--mask REGEX ...]`` (re)records: it runs the
+``python docs/_ext/recorded.py NAME [--command CMD ...] [--mask REGEX ...] [--needs cuda]`` (re)records: it runs the
 commands in a fresh temporary directory, as the test does, and rewrites the file and the plot.
 ``tests/test_docs_recorded.py`` (marker ``recorded``, run by CI, deselected locally) runs every recording
 again and requires the same output, byte for byte, outside the masked spans; so a page can only show what the

@@ -44,6 +44,9 @@ def test_prediction_table(capsys: pytest.CaptureFixture[str]) -> None:
     ["elr", "--train", "--momentum", "1"],
     ["elr", "--train", "--arch", "cnn", "--data", "synthetic"],
     ["elr", "--train", "--arch", "resnet"],
+    ["elr", "--scan", "--momentum", "0.9"],
+    ["elr", "--weight-decay", "0.1"],
+    ["elr", "--arch", "cnn"],
     ["elr", "--train", "--momentum", "nan"],
     ["elr", "--train", "--weight-decay", "-0.1"],
     ["elr", "--train", "--weight-decay", "inf"],
@@ -89,7 +92,10 @@ def test_train_with_momentum_reports_no_norm_residual(capsys: pytest.CaptureFixt
     argv = ["elr", "--train", "--depth", "3", "--width", "8", "--steps", "6", "--seeds", "0", "--warmup-grid", "2",
             "--momentum", "0.9", "--weight-decay", "0.01", "--json"]
     assert main(argv) == 0
-    out = json.loads(capsys.readouterr().out)  # strict JSON: no NaN
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    out = json.loads(capsys.readouterr().out, parse_constant=refuse)  # no NaN or Infinity
     assert out["config"]["momentum"] == 0.9 and out["config"]["weight_decay"] == 0.01
     for r in out["rows"]:
         assert r["max_rel_norm_residual"] is None  # no exact recursion with momentum

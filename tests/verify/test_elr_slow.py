@@ -18,7 +18,7 @@ from verify.elr import ElrRunConfig, ScheduleSummary, compare_schedules, one_ste
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Iterator[None]:
     """One thread, as `abcscale elr` trains (results depend on the thread count); restored afterwards so the
     rest of the session keeps its own setting."""
@@ -55,7 +55,6 @@ def test_spread_after_one_step_widens_above_the_critical_rate(seed: int) -> None
 
 @pytest.fixture(scope="module", params=["digits", "synthetic"])
 def comparison(request: pytest.FixtureRequest) -> dict[str, ScheduleSummary | int]:
-    torch.set_num_threads(1)
     return compare_schedules(ElrRunConfig(depth=32, lr=0.05, steps=300, data=request.param), seeds=[0, 1, 2],
                              warmup_grid=[10, 30, 100])
 
