@@ -356,6 +356,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--momentum: must be in [0, 1), got {args.momentum}")
     if not args.train and (args.weight_decay or args.momentum):
         raise InputError("--weight-decay/--momentum: only with --train (the model and the scan use plain SGD)")
+    if args.arch == "cnn" and args.data != "digits":
+        raise InputError(f"--arch cnn: it takes the 8x8 digits images; got --data {args.data}")
     if not (args.train or args.scan) and args.arch != "mlp":
         raise InputError("--arch: only with --train or --scan (the model has no architecture)")
     if args.train and args.scan:
