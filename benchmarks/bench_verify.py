@@ -71,8 +71,8 @@ class Recorder:
 def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], settings: TrainSettings,
                    device: str = "cpu") -> list[Record]:
     """One nn.Module per seed, forward hooks on the probe batch, the quantities of verify.measure by definition."""
-    data = load_data(param, settings)
-    probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
+    data = load_data(param, settings).to(device)
+    probe_x, probe_y = data.probe_x, data.probe_y
     scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=settings.eta0(param.optimizer.name, param.loss),
                           eps=settings.eps)
@@ -106,7 +106,7 @@ def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], s
         first: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for step in range(settings.steps + 1):
             if step > 0:
-                x, y = (t.to(device) for t in data.batch(step, settings.batch_size))
+                x, y = data.batch(step, settings.batch_size)
                 opt.zero_grad()
                 loss_of(model(x), y).backward()
                 opt.step()

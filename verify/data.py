@@ -7,7 +7,7 @@ batches, so differences between runs come from the initialisation only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -30,6 +30,11 @@ class Dataset:
     input_dim: int
     output_dim: int
     seed: int
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same data with its tensors on ``device`` (the very same tensors on the CPU: no copy)."""
+        return replace(self, train_x=self.train_x.to(device), train_y=self.train_y.to(device),
+                       probe_x=self.probe_x.to(device), probe_y=self.probe_y.to(device))
 
     def batch(self, step: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The training batch of update ``step`` (1-based): a seeded draw without replacement."""

@@ -136,14 +136,14 @@ def train_lr_job(job: LrJob) -> LrJobResult:
     start = time.perf_counter()
     param, settings, n_seeds = job.param, job.settings, len(job.seeds)
     device = torch.device(job.device)
-    data = load_data(param, settings)
-    probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
+    data = load_data(param, settings).to(device)
+    probe_x, probe_y = data.probe_x, data.probe_y
     scales = layer_scales(param.with_(lr_exponent=0), job.width, base_width=settings.base_width,
                           input_dim=data.input_dim, output_dim=data.output_dim, lr=1.0, eps=settings.eps)
     model = BatchedMLP(scales, param.activation, init_weights(scales, list(job.seeds), job.width, device=device))
     optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
     eta = torch.tensor(job.lrs, dtype=torch.float32, device=device).view(-1, 1, 1)
-    eval_x, eval_y = data.train_x[:settings.eval_size].to(device), data.train_y[:settings.eval_size].to(device)
+    eval_x, eval_y = data.train_x[:settings.eval_size], data.train_y[:settings.eval_size]
     init = snapshot(model, probe_x)
     with torch.no_grad():
         init_loss = per_seed_loss(model.forward(eval_x).logits, eval_y, param.loss).double()
@@ -157,7 +157,7 @@ def train_lr_job(job: LrJob) -> LrJobResult:
     measured: dict[tuple[int, str, int], torch.Tensor] = {}
     steps_run = 0
     for step in range(1, settings.steps + 1):
-        x, y = (t.to(device) for t in data.batch(step, settings.batch_size))
+        x, y = data.batch(step, settings.batch_size)
         fwd = model.forward(x)
         loss = per_seed_loss(fwd.logits, y, param.loss)
         with torch.no_grad():

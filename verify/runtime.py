@@ -45,10 +45,12 @@ def tune_allocator() -> bool:
     return _done
 
 
-def check_device(text: str) -> str:
+def check_device(text: str, *, workers: int = 1, scheduler: str | None = None) -> str:
     """``text`` if torch can train on that device here ("cpu", "cuda", "cuda:N"); else an InputError naming it.
 
-    The check happens before anything is trained or written, so a bad ``--device`` leaves the database as it was.
+    A GPU is driven by this one process, so a device other than the CPU refuses ``workers`` > 1 and a Dask
+    ``scheduler``.  The check happens before anything is trained or written, so a bad ``--device`` leaves the
+    database as it was.
     """
     import torch
 
@@ -62,6 +64,8 @@ def check_device(text: str) -> str:
         return "cpu"
     if device.type != "cuda":
         raise InputError(f"--device {text!r}: the trainer runs on cpu or cuda")
+    if workers > 1 or scheduler is not None:
+        raise InputError(f"--device {text}: trainings run in this process; use --workers 1 and no --scheduler")
     if not torch.cuda.is_available():
         raise InputError(f"--device {text}: this torch ({torch.__version__}) sees no CUDA device")
     if device.index is not None and device.index >= torch.cuda.device_count():

@@ -114,8 +114,8 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     start = time.perf_counter()
     param, settings = job.param, job.settings
     device = torch.device(job.device)
-    data = load_data(param, settings)
-    probe_x, probe_y = data.probe_x.to(device), data.probe_y.to(device)
+    data = load_data(param, settings).to(device)
+    probe_x, probe_y = data.probe_x, data.probe_y
     eta0 = settings.eta0(param.optimizer.name, param.loss)
     scales = layer_scales(param, job.width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=eta0, eps=settings.eps)
@@ -130,7 +130,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     result = JobResult(width=job.width, seeds=job.seeds, diverged={s: None for s in job.seeds})
     alive = torch.ones(len(job.seeds), dtype=torch.bool)
     for step in range(settings.steps + 1):
-        x, y = (t.to(device) for t in data.batch(step + 1, settings.batch_size))
+        x, y = data.batch(step + 1, settings.batch_size)
 
         def loss_of(logits: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
             return (per_seed_loss(logits[:, :rows], probe_y, param.loss).sum()

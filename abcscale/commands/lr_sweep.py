@@ -97,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--plot {args.plot}: use a file name ending in .png, .pdf or .svg")
     from verify.runtime import check_device
 
-    args.device = check_device(args.device)
-    if args.device != "cpu" and (args.workers > 1 or args.scheduler is not None):
-        raise InputError(f"--device {args.device}: trains in this process; drop --workers/--scheduler")
+    args.device = check_device(args.device, workers=args.workers, scheduler=args.scheduler)
     param = resolve(args.spec, layers=args.layers, optimizer=args.optimizer, loss=args.loss,
                     activation=args.activation).with_(lr_exponent=0)
     if param.optimizer.name not in ("sgd", "adam"):

@@ -71,13 +71,11 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
     from verify.train import DEFAULT_LR, TrainSettings
     from verify.verdict import DEFAULT_TOLERANCE, format_table, summary, to_json
 
-    device = check_device(args.device)
+    device = check_device(args.device, workers=args.workers)
     if args.depths is not None or args.spec in DEPTH_PRESETS:
         if device != "cpu":
             raise InputError(f"--device {device}: depth sweeps run on the cpu only")
         return _execute_depths(args)
-    if device != "cpu" and args.workers > 1:
-        raise InputError(f"--workers {args.workers}: use 1 with --device {device} (one process drives the GPU)")
     widths = parse_widths(args.widths)
     for flag, value, low in (("--seeds", args.seeds, 1), ("--steps", args.steps, 1), ("--workers", args.workers, 1),
                              ("--batch-size", args.batch_size, 1), ("--base-width", args.base_width, 1)):

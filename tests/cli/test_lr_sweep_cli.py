@@ -26,6 +26,7 @@ from tests.cli.helpers import abcscale, assert_clean_error
     (["sp", "--loss-factor", "-1"], "--loss-factor"),
     (["sp", "--device", "tpu"], "--device"),
     (["sp", "--device", "cuda:99"], "--device"),
+    (["sp", "--device", "cuda", "--workers", "2"], "--workers 1"),
 ])
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str],
                                needle: str) -> None:

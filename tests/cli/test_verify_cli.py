@@ -24,6 +24,7 @@ TINY = ["--widths", "16,32", "--seeds", "2", "--steps", "1", "--base-width", "16
     (["--lr-exponent=1/0"], "lr_exponent"),
     (["--device", "tpu"], "--device"),
     (["--device", "cuda:99"], "--device"),
+    (["--device", "cuda", "--workers", "2"], "--workers 1"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               flags: list[str], field: str) -> None:

@@ -38,3 +38,12 @@ def test_tuned_heap_gives_the_same_records_with_fewer_page_faults() -> None:
     # a second width-512 job re-allocates its activations: with the default thresholds they come back from the
     # kernel zero-filled (measured 5,398 faults), with the tuned heap they are reused (measured 1)
     assert tuned_faults < plain_faults / 2, (tuned_faults, plain_faults)
+
+
+def test_dataset_to_the_cpu_keeps_the_very_same_tensors() -> None:
+    from verify.data import load
+
+    data = load("synthetic", "ce", probe_size=16)
+    moved = data.to("cpu")
+    assert moved.train_x is data.train_x and moved.probe_y is data.probe_y
+    assert all(bool((a == b).all()) for a, b in zip(moved.batch(3, 4), data.batch(3, 4), strict=True))
