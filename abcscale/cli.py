@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from verify.runtime import tune_allocator  # no torch import: a faster heap for the trainings, same numbers
+    from verify.runs.runtime import tune_allocator  # no torch import: a faster heap for the trainings, same numbers
 
     tune_allocator()
     try:

@@ -1,5 +1,5 @@
 """Measured tables: the engine's predicted exponents next to slopes fitted from a results database
-(written by ``abcscale verify``/``check`` through verify.store), with CIs and PASS/FAIL verdicts.
+(written by ``abcscale verify``/``check`` through verify.runs.store), with CIs and PASS/FAIL verdicts.
 
 Lives outside theory/ because reading the store imports verify (and with it torch).
 """
@@ -50,8 +50,8 @@ def _pick(configs: dict[str, dict[str, Any]], wanted: str | None, db: str) -> li
 def measured_table(db: str, config: str | None = None, tolerance: float | None = None) -> Table:
     """Predicted | measured slope [95% CI] | verdict for every judged quantity of each configuration."""
     from theory.engine import derive
-    from verify.store import Store
-    from verify.verdict import DEFAULT_TOLERANCE, judge, value_table
+    from verify.runs.store import Store
+    from verify.width.verdict import DEFAULT_TOLERANCE, judge, value_table
 
     if not Path(db).is_file():
         raise InputError(f"--db {db}: no such results file")

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from theory.config import resolve
-from verify.distributed import executor_for
-from verify.lr_search import SearchSettings
-from verify.lr_store import LrStore
-from verify.lr_sweep import SweepResult, run_lr_sweep
-from verify.lr_train import LrSettings
+from verify.lr.search import SearchSettings
+from verify.lr.store import LrStore
+from verify.lr.sweep import SweepResult, run_lr_sweep
+from verify.lr.train import LrSettings
+from verify.runs.executors import executor_for
 
 WIDTHS = [64, 128, 256, 512]
 SEEDS = [0, 1, 2]

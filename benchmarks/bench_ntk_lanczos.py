@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from verify.catapult_net import ReLUNet, load_task
-from verify.ntk import top_eigenvalue_exact, top_eigenvalue_lanczos
+from verify.catapult.net import ReLUNet, load_task
+from verify.catapult.ntk import top_eigenvalue_exact, top_eigenvalue_lanczos
 
 CASES = ((2, 256), (2, 1024), (2, 4096), (3, 256), (3, 1024))
 

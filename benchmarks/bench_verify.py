@@ -1,9 +1,9 @@
 """Benchmark of the verify trainer, as ratios measured in one run.
 
-(1) The batched sweep (``verify.train.train_job``: all seeds of a width in one computation) against a
+(1) The batched sweep (``verify.width.train.train_job``: all seeds of a width in one computation) against a
     mup-style loop on the same workload: one ``nn.Sequential`` per seed trained by ``torch.optim``, forward
     hooks capturing every Linear's input and output on the probe batch, autograd for d loss / d h, and every
-    quantity of ``verify.measure`` computed from its definition (e.g. the effective update as
+    quantity of ``verify.model.measure`` computed from its definition (e.g. the effective update as
     F.linear(x_t, W_t - W_0)) at the same steps.  Both start from the same initial weights (generation timed
     in both) and the script checks that they record the same numbers.  Widths 128..1024, best of 3 runs,
     alternating the two, so background load hits both alike.
@@ -21,7 +21,7 @@
     terms instead (fewer FLOPs for the same measurements, so a lower bar for time, a higher one for FLOP/s).  Not
     counted: elementwise work, the initialisation's random numbers, norms, the optimizer.  The time is the
     whole ``train_job`` (everything included); the line also gives it without the initial draw.
-Both sides run in this one process with the heap settings of ``abcscale check`` (``verify.runtime``;
+Both sides run in this one process with the heap settings of ``abcscale check`` (``verify.runs.runtime``;
 ``--default-heap`` to leave glibc's defaults).
 Run: .venv/bin/python benchmarks/bench_verify.py [--threads 2] [--optimizer sgd|adam] [--default-heap]
      [--device cuda] [--widths 128,256,512,1024]
@@ -39,10 +39,10 @@ import torch
 
 from theory.config import resolve
 from theory.parametrization import Parametrization
-from verify.lowrank import low_rank_applies
-from verify.model import init_weights, layer_scales
-from verify.runtime import tune_allocator
-from verify.train import Job, Record, TrainSettings, load_data, train_job
+from verify.model.lowrank import low_rank_applies
+from verify.model.mlp import init_weights, layer_scales
+from verify.runs.runtime import tune_allocator
+from verify.width.train import Job, Record, TrainSettings, load_data, train_job
 
 WIDTHS = (128, 256, 512, 1024)
 SEEDS = 8
@@ -70,7 +70,7 @@ class Recorder:
 
 def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], settings: TrainSettings,
                    device: str = "cpu") -> list[Record]:
-    """One nn.Module per seed, forward hooks on the probe batch, the quantities of verify.measure by definition."""
+    """One nn.Module per seed, forward hooks on the probe batch, verify.model.measure's quantities by definition."""
     data = load_data(param, settings).to(device)
     probe_x, probe_y = data.probe_x, data.probe_y
     scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: both sides train there")
     parser.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="widths of part (1)")
     parser.add_argument("--default-heap", action="store_true",
-                        help="leave glibc's malloc thresholds alone (the CLI tunes them: verify.runtime)")
+                        help="leave glibc's malloc thresholds alone (the CLI tunes them: verify.runs.runtime)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.default_heap:

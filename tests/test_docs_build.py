@@ -81,6 +81,6 @@ def test_cli_reference_is_the_help_text(built: Path, monkeypatch: pytest.MonkeyP
 def test_api_reference_documents_the_facade_and_the_engine(built: Path) -> None:
     text = _text(built / "api.html")
     for name in ("abcscale.derive", "theory.engine.derive", "theory.graph.build_graph", "verify.fit",
-                 "numerics.uv_model"):
+                 "numerics.catapult.uv_model"):
         assert name in text, name
     assert ">>> report = abcscale.derive(" in text  # the docstring example is rendered

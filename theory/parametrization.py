@@ -5,7 +5,7 @@ with learning rate ``eta * n^{X} * n^{-c_l}`` (``X`` = global ``lr_exponent``). 
 (fixed), layer L+1 fan-out k (fixed); every other dimension is the width n.
 
 The same object drives the symbolic derivation (``theory.engine``) and the torch model
-(``verify.model``), so what is verified is what was derived.
+(``verify.model.mlp``), so what is verified is what was derived.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 def _run_model(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple[int, ...],
                steps: int) -> dict[str, Any]:
-    from numerics import catapult
+    from numerics.catapult import tables as catapult
 
     if args.dps is not None and args.dps < 15:
         raise InputError(f"--dps must be >= 15, got {args.dps}")
@@ -173,7 +173,7 @@ def _run_mlp(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple[i
              steps: int) -> dict[str, Any]:
     import torch
 
-    from verify import catapult as vc
+    from verify.catapult import sweep as vc
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     config = vc.SweepConfig(dataset=args.dataset, inputs=args.inputs, samples=args.samples, width=args.width,

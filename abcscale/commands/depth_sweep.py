@@ -10,7 +10,7 @@ from theory.errors import InputError
 DESCRIPTION = """Measure depth scaling in torch and judge it against the theory (docs/depth.md).
 experiments:
   mlp-l3    one-step change of the last hidden pre-activation of a mean-field ReLU MLP: slope 3 in L,
-            flat in width, and the L^3 constant against the infinite-width recursion (numerics.depth_law)
+            flat in width, and the L^3 constant against the infinite-width recursion (numerics.depth.law)
   ip        integrable parametrizations: first-step exponents in width of IP and IP-LLR per layer against
             the engine (--layers L hidden layers), and the loss after 60 steps of IP, IP-LLR and muP
   residual  residual MLPs h^{l+1} = h^l + L^-alpha W_l relu(h^l) (Depth-muP alpha 1/2, CompleteP alpha 1):
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from verify import depth
+    from verify.depth import sweep as depth
 
     torch.set_num_threads(args.threads)
     bar = tqdm(disable=args.json, desc="depth-sweep", bar_format="{desc}: {elapsed}")

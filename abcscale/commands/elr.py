@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_gradient_norms(args: argparse.Namespace) -> list[float]:
-    from numerics.elr import geometric_gradient_norms
+    from numerics.elr.dynamics import geometric_gradient_norms
 
     if args.grad_norms:
         values = _float_list(args.grad_norms, "--grad-norms")
@@ -100,7 +100,7 @@ def _model_gradient_norms(args: argparse.Namespace) -> list[float]:
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from numerics import elr
+    from numerics.elr import dynamics as elr
 
     gamma = np.asarray(_model_gradient_norms(args))
     lr = 0.5 if args.lr is None else args.lr
@@ -141,7 +141,7 @@ def _train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from verify.elr import (
+    from verify.elr.train import (
         GAMMA_WINDOW,
         HORIZON_METRICS,
         SMOOTH_WINDOW,
@@ -309,7 +309,7 @@ def _scan(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from verify.elr import ElrRunConfig, one_step_scan
+    from verify.elr.train import ElrRunConfig, one_step_scan
 
     seeds = _int_list(args.seeds, "--seeds")
     factors = _float_list(args.factors, "--factors")

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from theory.exponents import Exponent
     from theory.parametrization import Parametrization
     from verify.fit import SlopeFit
-    from verify.lr_search import SearchSettings
-    from verify.lr_train import LrSettings
-    from verify.stability import Criterion
+    from verify.lr.search import SearchSettings
+    from verify.lr.stability import Criterion
+    from verify.lr.train import LrSettings
 
 DEFAULT_WIDTHS = "64,128,256,512,1024"
 DEFAULT_TOLERANCE = 0.15
@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from theory.config import resolve
     from theory.engine import derive
     from verify.data import DATASETS
-    from verify.lr_search import SearchSettings
-    from verify.lr_train import LrSettings
-    from verify.stability import Criterion
+    from verify.lr.search import SearchSettings
+    from verify.lr.stability import Criterion
+    from verify.lr.train import LrSettings
 
     widths = parse_widths(args.widths)
     for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--batch-size", args.batch_size),
@@ -90,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
 
         raise InputError(f"unknown --data {args.data!r}{suggest(args.data, DATASETS)}")
     if args.scheduler is not None:
-        from verify.distributed import check_address
+        from verify.runs.executors import check_address
 
         check_address(args.scheduler)
     if args.plot is not None and not args.plot.endswith((".png", ".pdf", ".svg")):
         raise InputError(f"--plot {args.plot}: use a file name ending in .png, .pdf or .svg")
-    from verify.runtime import check_device
+    from verify.runs.runtime import check_device
 
     args.device = check_device(args.device, workers=args.workers, scheduler=args.scheduler)
     param = resolve(args.spec, layers=args.layers, optimizer=args.optimizer, loss=args.loss,
@@ -121,10 +121,10 @@ def _sweep(args: argparse.Namespace, param: Parametrization, settings: LrSetting
 
     from abcscale.commands._common import text_table
     from theory.exponents import format_exponent
-    from verify.distributed import executor_for
-    from verify.lr_fit import edge_regime, fit_lr
-    from verify.lr_store import LrStore
-    from verify.lr_sweep import run_lr_sweep
+    from verify.lr.fit import edge_regime, fit_lr
+    from verify.lr.store import LrStore
+    from verify.lr.sweep import run_lr_sweep
+    from verify.runs.executors import executor_for
 
     seeds = list(range(args.seeds))
     finite = predicted is not None and predicted not in (sympy.oo, -sympy.oo)
@@ -190,7 +190,7 @@ def _sweep(args: argparse.Namespace, param: Parametrization, settings: LrSetting
             print(f"  width slope at the edge of {quantity:30s} {_fit_text(fit)}")
         print(f"{sweep.trained} trainings run, {sweep.reused} runs reused from {args.db} (config {sweep.config})")
     if args.plot:
-        from verify.lr_plot import lr_figure
+        from verify.lr.plot import lr_figure
 
         lr_figure(sweep, args.plot, title=name, predicted=pred_value, max_fit=max_fit, opt_fit=opt_fit)
         if not args.json:

@@ -66,10 +66,10 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
     """Validate every flag, train, judge, print; shared by verify and check."""
     from theory.config import resolve
     from theory.depth import DEPTH_PRESETS
-    from verify import pipeline
-    from verify.runtime import check_device
-    from verify.train import DEFAULT_LR, TrainSettings
-    from verify.verdict import DEFAULT_TOLERANCE, format_table, summary, to_json
+    from verify.runs.runtime import check_device
+    from verify.width import check as pipeline
+    from verify.width.train import DEFAULT_LR, TrainSettings
+    from verify.width.verdict import DEFAULT_TOLERANCE, format_table, summary, to_json
 
     device = check_device(args.device, workers=args.workers)
     if args.depths is not None or args.spec in DEPTH_PRESETS:
@@ -121,13 +121,13 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
                            tolerance=tolerance, progress=not args.json and sys.stderr.isatty(), lr_source=source,
                            device=device)
     if args.export:
-        from verify.store import Store
+        from verify.runs.store import Store
 
         store = Store(args.db)
         store.export(args.export, [outcome.config])
         store.close()
     if args.plot:
-        from verify.plot import coordinate_check
+        from verify.width.plot import coordinate_check
 
         coordinate_check(outcome, args.plot)
     diverged = [r for r in outcome.runs if r["status"] == "diverged"]
@@ -187,7 +187,7 @@ def _execute_depths(args: argparse.Namespace) -> int:
     optimizer = args.optimizer or "sgd"
     if optimizer not in ("sgd", "adam"):
         raise InputError(f"--optimizer {optimizer}: depth runs support sgd and adam")
-    from verify import depth
+    from verify.depth import sweep as depth
 
     alpha = float(DEPTH_PRESETS[args.spec][2])
     rows = depth.residual(depths, width, list(range(args.seeds)), [alpha], [optimizer])

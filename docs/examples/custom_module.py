@@ -1,4 +1,4 @@
-"""Coordinate check of the user's own torch module (verify/custom.py), as shown in docs/verify.md.
+"""Coordinate check of the user's own torch module (verify/width/custom.py), as shown in docs/verify.md.
 
 A plain ``nn.Sequential`` built for any width, a role per weight, and muP under SGD + cross-entropy:
 ``verify_module`` re-initialises the role weights, trains one module per seed and width with
@@ -9,8 +9,8 @@ docs/recorded/verify_custom_module.txt is this script's output (re-run by tests/
 from torch import nn
 
 from theory.config import resolve
-from verify.custom import verify_module
-from verify.verdict import format_table, summary
+from verify.width.custom import verify_module
+from verify.width.verdict import format_table, summary
 
 
 def mlp(width: int, d: int, k: int) -> nn.Module:  # the user's own module, built for any width

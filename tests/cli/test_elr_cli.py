@@ -10,7 +10,7 @@ from abcscale.cli import main
 
 
 def test_prediction_json_matches_numerics(capsys: pytest.CaptureFixture[str]) -> None:
-    from numerics import elr
+    from numerics.elr import dynamics as elr
 
     assert main(["elr", "--grad-norms", "100,10,1", "--lr", "0.5", "--steps", "50", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import catapult, homogeneity, quadratic_model, uv_model
-from numerics.phases import Phase
+from numerics.catapult import homogeneity, quadratic_model, uv_model
+from numerics.catapult import tables as catapult
+from numerics.catapult.phases import Phase
 
 
 @pytest.mark.parametrize("linear", [False, True])

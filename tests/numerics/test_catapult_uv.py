@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from numerics import catapult, uv_model
-from numerics.phases import Criterion, Phase, classify
+from numerics.catapult import tables as catapult
+from numerics.catapult import uv_model
+from numerics.catapult.phases import Criterion, Phase, classify
 
 
 def _rel(a: list, b: list) -> float:

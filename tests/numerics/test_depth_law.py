@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import depth_law
+from numerics.depth import law as depth_law
 from theory.errors import InputError
 
 

@@ -67,7 +67,7 @@ def test_mup_batch_mean_cancellation_is_why_the_default_batch_is_one(tmp_path: P
     the logit change of a batch-32 step bends below slope 0 (measured -0.27 at 128-512) and straightens
     only at large widths (-0.03 at 8192-32768).  One example per step has no such cancellation."""
     from theory.config import resolve
-    from verify.train import Job, TrainSettings, train_job
+    from verify.width.train import Job, TrainSettings, train_job
 
     widths = [128, 512, 2048, 8192, 32768]
     seeds = 16
@@ -100,7 +100,7 @@ def test_misscaled_layer_fails_exactly_where_the_engine_differs(tmp_path: Path,
     its own +1/2, so 'exactly' would be decided by a finite-width mixture; see docs/verify.md.)"""
     from theory.config import resolve
     from theory.engine import derive
-    from verify.verdict import judged_points
+    from verify.width.verdict import judged_points
 
     wrong = tmp_path / "sp_fast_input.toml"
     wrong.write_text('preset = "sp"\nlr_exponent = "-1/2"\n[input]\nc = "-1/2"\n')

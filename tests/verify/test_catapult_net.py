@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.phases import Phase
-from verify import catapult as vc
-from verify.catapult_net import ReLUNet, load_task
+from numerics.catapult.phases import Phase
+from verify.catapult import sweep as vc
+from verify.catapult.net import ReLUNet, load_task
 
 
 @pytest.mark.parametrize("depth", [2, 3])

@@ -10,10 +10,10 @@ from torch import nn
 
 from theory.config import resolve
 from theory.errors import InputError
-from verify.custom import initialise, make_optimizer, param_groups, role_parameters, train_custom, verify_module
-from verify.model import layer_scales
-from verify.train import Job, TrainSettings, train_job
-from verify.verdict import judge, value_table
+from verify.model.mlp import layer_scales
+from verify.width.custom import initialise, make_optimizer, param_groups, role_parameters, train_custom, verify_module
+from verify.width.train import Job, TrainSettings, train_job
+from verify.width.verdict import judge, value_table
 
 ROLES = {"0.weight": "input", "2.weight": "hidden", "4.weight": "hidden", "6.weight": "output"}
 

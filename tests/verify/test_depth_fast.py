@@ -8,9 +8,9 @@ import torch
 
 from theory.errors import InputError
 from theory.presets import get_preset
-from verify.depth_ip import run_ip
-from verify.depth_mlp import one_step_changes
-from verify.residual import ResidualConfig, residual_updates
+from verify.depth.ip import run_ip
+from verify.depth.l3 import one_step_changes
+from verify.depth.residual import ResidualConfig, residual_updates
 
 
 def test_one_step_change_is_in_the_linear_regime() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from verify import depth
+from verify.depth import sweep as depth
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from theory.config import resolve
-from verify.train import Job, TrainSettings, train_job
+from verify.width.train import Job, TrainSettings, train_job
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -39,7 +39,7 @@ def test_cuda_records_match_cpu(optimizer: str, x: str) -> None:
 def test_cuda_lr_sweep_job_matches_cpu() -> None:
     """The LR-sweep trainer (50 steps, several rates per job) on the GPU: same divergence steps, and the
     summaries agree to float32 matmul rounding grown over 50 steps (measured on an H100: see the assert)."""
-    from verify.lr_train import LrJob, LrSettings, train_lr_job
+    from verify.lr.train import LrJob, LrSettings, train_lr_job
 
     param = resolve("sp", loss="ce")
     job = LrJob(param, 256, (0, 1, 2), (0.1, 1.0, 30.0), LrSettings())

@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from theory.config import resolve
-from verify.distributed import executor_for
-from verify.lr_search import SearchSettings
-from verify.lr_store import LrStore
-from verify.lr_sweep import SweepResult, run_lr_sweep
-from verify.lr_train import LrSettings
+from verify.lr.search import SearchSettings
+from verify.lr.store import LrStore
+from verify.lr.sweep import SweepResult, run_lr_sweep
+from verify.lr.train import LrSettings
+from verify.runs.executors import executor_for
 
 pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.elr import mean_abs_log10_error, receding_horizon, spread
-from verify.elr import ElrRunConfig, ElrRunLog, horizon_agreement, horizons_for, predict_spread, train
+from numerics.elr.dynamics import mean_abs_log10_error, receding_horizon, spread
+from verify.elr.train import ElrRunConfig, ElrRunLog, horizon_agreement, horizons_for, predict_spread, train
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_every_metric_is_finite_at_every_horizon(log: ElrRunLog) -> None:
 def test_final_gamma_spread_is_that_of_the_unit_norm_gradients() -> None:
     from dataclasses import replace
 
-    from verify.elr import final_gamma_spread
+    from verify.elr.train import final_gamma_spread
 
     # hand-made log, 3 steps x 2 layers: ||g|| ||w|| = 1 and 4 at every step, so the smoothed spread is 4
     # whatever the norms; then layer 2's unit-norm gradient falls to 2 at the last step (RMS over 2 steps:

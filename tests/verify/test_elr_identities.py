@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from verify.elr import ElrRunConfig, build, train
-from verify.elr_models import NormalizedMLP
+from verify.elr.models import NormalizedMLP
+from verify.elr.train import ElrRunConfig, build, train
 
 F32_UNIT_ROUNDOFF = 2.0**-24
 
@@ -65,7 +65,7 @@ def test_norm_recursion_with_weight_decay() -> None:
 
 
 def test_weight_decay_leaves_readout_and_norm_parameters_alone() -> None:
-    from verify.elr import _parameter_groups
+    from verify.elr.train import _parameter_groups
 
     model, _, _ = build(ElrRunConfig(depth=3, width=8))
     groups = _parameter_groups(model, model.scale_invariant_weights(), 0.1)

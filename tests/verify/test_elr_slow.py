@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from verify.elr import ElrRunConfig, ScheduleSummary, compare_schedules, one_step_scan, train
+from verify.elr.train import ElrRunConfig, ScheduleSummary, compare_schedules, one_step_scan, train
 
 pytestmark = pytest.mark.slow
 

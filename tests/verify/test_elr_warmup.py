@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from theory.errors import InputError
-from verify.elr_models import NormalizedMLP
-from verify.elr_warmup import CriticalRateWarmup
+from verify.elr.models import NormalizedMLP
+from verify.elr.warmup import CriticalRateWarmup
 
 Setup = tuple[NormalizedMLP, torch.optim.SGD, CriticalRateWarmup, torch.Tensor, torch.Tensor]
 

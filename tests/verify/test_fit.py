@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verify.fit import fit_slope
-from verify.verdict import judge_one, judged_points
+from verify.width.verdict import judge_one, judged_points
 
 
 @settings(max_examples=30, deadline=None)

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from theory.config import resolve
 from theory.parametrization import Parametrization
-from verify import train
 from verify.data import Dataset
-from verify.lowrank import Factors, low_rank_applies
-from verify.measure import rms
-from verify.train import Job, TrainSettings, train_job
+from verify.model.lowrank import Factors, low_rank_applies
+from verify.model.measure import rms
+from verify.width import train
+from verify.width.train import Job, TrainSettings, train_job
 
 SMALL = TrainSettings(probe_size=16, base_width=16, input_dim=6, classes=4)
 

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from theory.config import resolve
 from theory.errors import InputError
-from verify.lr_fit import fit_lr
-from verify.lr_search import SearchSettings, WidthResult, parabola_vertex, width_search
-from verify.lr_store import LrStore
-from verify.lr_sweep import run_lr_sweep
-from verify.lr_train import LrJob, LrRecord, LrSettings, train_lr_job
-from verify.model import BatchedMLP, init_weights, layer_scales, per_seed_loss
-from verify.optim import BatchedOptimizer
-from verify.stability import Criterion
+from verify.lr.fit import fit_lr
+from verify.lr.search import SearchSettings, WidthResult, parabola_vertex, width_search
+from verify.lr.stability import Criterion
+from verify.lr.store import LrStore
+from verify.lr.sweep import run_lr_sweep
+from verify.lr.train import LrJob, LrRecord, LrSettings, train_lr_job
+from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
+from verify.model.optim import BatchedOptimizer
 
 TINY = LrSettings(steps=3, batch_size=8, base_width=8, eval_size=32, probe_size=16, input_dim=8)
 
@@ -108,7 +108,7 @@ def test_per_seed_eta_equals_a_plain_training(optimizer: str) -> None:
     param = resolve("sp", optimizer=optimizer, loss="ce").with_(lr_exponent=0)
     etas = (0.3, 0.05) if optimizer == "sgd" else (3e-3, 1e-3)
     batched = train_lr_job(LrJob(param, 16, (0, 1), etas, TINY)).records[1]
-    from verify.lr_train import load_data
+    from verify.lr.train import load_data
 
     data = load_data(param, TINY)
     scales = layer_scales(param, 16, base_width=8, input_dim=data.input_dim, output_dim=data.output_dim, lr=etas[1])

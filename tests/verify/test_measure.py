@@ -9,10 +9,10 @@ import torch
 
 from theory.config import resolve
 from theory.parametrization import Parametrization
-from verify.measure import rms
-from verify.model import BatchedMLP, init_weights, layer_scales, per_seed_loss
-from verify.optim import BatchedOptimizer
-from verify.train import Job, TrainSettings, load_data, train_job
+from verify.model.measure import rms
+from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
+from verify.model.optim import BatchedOptimizer
+from verify.width.train import Job, TrainSettings, load_data, train_job
 
 SETTINGS = TrainSettings(steps=3, batch_size=2, probe_size=16, base_width=16, input_dim=6, classes=4)
 

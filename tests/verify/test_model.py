@@ -10,7 +10,7 @@ import torch
 from theory.errors import InputError
 from theory.parametrization import Optimizer
 from theory.presets import get_preset
-from verify.model import init_weights, layer_scales
+from verify.model.mlp import init_weights, layer_scales
 
 
 def test_sp_is_he_init_at_every_width() -> None:

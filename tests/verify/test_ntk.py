@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from verify import ntk
-from verify.catapult_net import ReLUNet, load_task
+from verify.catapult import ntk
+from verify.catapult.net import ReLUNet, load_task
 
 
 def _analytic_two_layer_ntk(model: ReLUNet, x: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,8 @@ import torch
 
 from theory.parametrization import Optimizer
 from theory.presets import get_preset
-from verify.model import BatchedMLP, init_weights, layer_scales, per_seed_loss
-from verify.optim import BatchedOptimizer, newton_schulz
+from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
+from verify.model.optim import BatchedOptimizer, newton_schulz
 
 
 class Reference(torch.nn.Module):

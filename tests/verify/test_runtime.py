@@ -1,4 +1,4 @@
-"""verify.runtime.tune_allocator: applied on Linux/glibc, idempotent, and the numbers a training computes do not
+"""verify.runs.runtime.tune_allocator: applied on Linux/glibc, idempotent, and the numbers a training computes do not
 change (it only changes where freed memory goes)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import sys
 CHILD = """
 import resource, sys, torch
 from theory.config import resolve
-from verify.train import Job, TrainSettings, train_job
+from verify.width.train import Job, TrainSettings, train_job
 if sys.argv[1] == "tuned":
-    from verify.runtime import tune_allocator
+    from verify.runs.runtime import tune_allocator
     assert tune_allocator() and tune_allocator()
 torch.set_num_threads(1)
 job = Job(resolve("sp", loss="ce", lr_exponent="-1/2"), 512, (0, 1, 2, 3), TrainSettings())

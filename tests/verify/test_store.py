@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from theory.presets import get_preset
-from verify.runner import config_hash, run_sweep
-from verify.store import Store
-from verify.train import JobResult, TrainSettings, train_job
+from verify.runs.store import Store
+from verify.width.sweep import config_hash, run_sweep
+from verify.width.train import JobResult, TrainSettings, train_job
 
 SETTINGS = TrainSettings(steps=2, batch_size=8, probe_size=8, base_width=16, input_dim=4, classes=3)
 
@@ -35,7 +35,7 @@ def test_resume_computes_only_missing_runs(tmp_path: Path) -> None:
 
 
 def test_seed_result_does_not_depend_on_companions() -> None:
-    from verify.train import Job
+    from verify.width.train import Job
 
     param = get_preset("sp", layers=1)
     alone = train_job(Job(param, 32, (1,), SETTINGS))
@@ -47,7 +47,7 @@ def test_seed_result_does_not_depend_on_companions() -> None:
 
 
 def test_divergence_recorded_with_its_step(tmp_path: Path) -> None:
-    from verify.train import Job
+    from verify.width.train import Job
 
     param = get_preset("sp", layers=2, loss="mse", lr_exponent=0)
     result = train_job(Job(param, 64, (0,), TrainSettings(steps=30, lr=1e3, batch_size=8, probe_size=8,

@@ -1,0 +1,1 @@
+"""Catapult dynamics of solvable models: uv and quadratic models, trajectories, phases, tables."""

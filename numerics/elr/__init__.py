@@ -1,0 +1,1 @@
+"""Weight-norm and effective-learning-rate dynamics of scale-invariant layers."""

@@ -1,0 +1,1 @@
+"""Effective learning rates of normalized networks: models, the critical-rate warm-up, trainings."""

@@ -1,0 +1,204 @@
+"""One LR-sweep training: the seeds of one width, each with its own global learning rate eta, trained together.
+
+Layer l of seed s trains with ``eta_s * (n/n0)^(-c_l)`` (the Parametrization's per-layer exponents with the
+swept global eta on top; the parametrization's own ``lr_exponent`` is set to 0 by the sweep).  The seeds
+share one ``BatchedMLP`` and one ``BatchedOptimizer`` built with eta = 1; after each optimizer step the
+update of seed s is multiplied by eta_s.  SGD (with or without momentum) and Adam updates are linear in the
+learning rate once the optimizer state is fixed, and their state (momentum buffer, Adam moments) does not
+depend on the learning rate, so this is exactly the training with learning rate eta_s, seed by seed.
+
+``train_lr_job`` is a top-level function of picklable arguments and returns small records (no tensors),
+so it runs unchanged in-process, in a process pool or on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from theory.parametrization import Parametrization
+from verify import data as datasets
+from verify.model.measure import measure, rms, snapshot
+from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
+from verify.model.optim import BatchedOptimizer
+
+MEASURED_STEPS = "1 and last"  # engine-named quantities are measured on the probe batch at these steps
+
+
+@dataclass(frozen=True)
+class LrSettings:
+    """Everything besides parametrization, width, seed and eta that fixes a training (the config key).
+
+    Defaults (documented in docs/lr_sweep.md): 3 hidden layers at base width n0 = 64, batch 32, 100 SGD/Adam
+    steps, train loss/accuracy evaluated on 512 fixed training examples.
+    """
+
+    steps: int = 100
+    batch_size: int = 32
+    base_width: int = 64
+    eval_size: int = 512
+    probe_size: int = 64
+    data: str = "synthetic"
+    data_seed: int = 0
+    input_dim: int = 32
+    classes: int = 10
+    eps: float = 1e-8
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LrJob:
+    """Seeds of one width, seed ``seeds[i]`` trained with global learning rate ``lrs[i]``, on ``device``
+    (not part of the configuration key; the initial weights are drawn on the CPU either way)."""
+
+    param: Parametrization
+    width: int
+    seeds: tuple[int, ...]
+    lrs: tuple[float, ...]
+    settings: LrSettings
+    device: str = "cpu"
+
+
+@dataclass
+class LrRecord:
+    """Outcome of one (seed, eta) training; every float is finite or None.
+
+    * init_loss / final_loss / final_accuracy: on the fixed evaluation subset of the training pool, at step
+      0 and after the last step (accuracy: argmax class for CE, argmax of the target vector for MSE);
+    * diverged_step: first step whose training-batch loss or weights were not finite (None: never);
+    * peak_hidden_ratio: max over steps and hidden layers of RMS(x^l_t) / RMS(x^l_0) on the training batch;
+    * peak_logit_rms / init_logit_rms: max over steps of RMS(f_t) on the training batch, and its step-0 value;
+    * peak_batch_loss: max over steps of the training-batch loss;
+    * measurements: engine-named quantities on the probe batch at step 1 and the last step,
+      ``{(step, quantity, layer): value}`` (None where not finite).
+    """
+
+    seed: int
+    lr: float
+    init_loss: float | None
+    final_loss: float | None
+    final_accuracy: float | None
+    diverged_step: int | None
+    peak_hidden_ratio: float | None
+    peak_logit_rms: float | None
+    init_logit_rms: float | None
+    peak_batch_loss: float | None
+    steps_run: int
+    measurements: dict[tuple[int, str, int], float | None] = field(default_factory=dict)
+
+
+@dataclass
+class LrJobResult:
+    width: int
+    records: list[LrRecord]
+    seconds: float
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    labels = targets if targets.dtype == torch.long else targets.argmax(dim=-1)
+    return (logits.argmax(dim=-1) == labels).double().mean(dim=1)
+
+
+def _step(optimizer: BatchedOptimizer, weights: list[torch.Tensor], grads: list[torch.Tensor],
+          eta: torch.Tensor) -> None:
+    """One optimizer step with seed s's update multiplied by eta[s] (shape (S, 1, 1)).
+
+    SGD's update (with momentum too) is linear in the gradient, so scaling the gradients is exact and
+    avoids copying the weights; for Adam the update itself is rescaled.
+    """
+    if optimizer.name == "sgd":
+        optimizer.step(weights, [g * eta for g in grads])
+        return
+    with torch.no_grad():
+        before = [w.detach().clone() for w in weights]
+    optimizer.step(weights, grads)
+    with torch.no_grad():
+        for w, w0 in zip(weights, before, strict=True):
+            w.sub_(w0).mul_(eta).add_(w0)
+
+
+def load_data(param: Parametrization, settings: LrSettings) -> datasets.Dataset:
+    return datasets.load(settings.data, param.loss, seed=settings.data_seed, input_dim=settings.input_dim,
+                         classes=settings.classes, probe_size=settings.probe_size)
+
+
+def train_lr_job(job: LrJob) -> LrJobResult:
+    """Train every (seed, eta) of the job for ``settings.steps`` steps and summarise each run."""
+    start = time.perf_counter()
+    param, settings, n_seeds = job.param, job.settings, len(job.seeds)
+    device = torch.device(job.device)
+    data = load_data(param, settings).to(device)
+    probe_x, probe_y = data.probe_x, data.probe_y
+    scales = layer_scales(param.with_(lr_exponent=0), job.width, base_width=settings.base_width,
+                          input_dim=data.input_dim, output_dim=data.output_dim, lr=1.0, eps=settings.eps)
+    model = BatchedMLP(scales, param.activation, init_weights(scales, list(job.seeds), job.width, device=device))
+    optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
+    eta = torch.tensor(job.lrs, dtype=torch.float32, device=device).view(-1, 1, 1)
+    eval_x, eval_y = data.train_x[:settings.eval_size], data.train_y[:settings.eval_size]
+    init = snapshot(model, probe_x)
+    with torch.no_grad():
+        init_loss = per_seed_loss(model.forward(eval_x).logits, eval_y, param.loss).double()
+    hidden = range(1, len(scales))  # post[l] for l = 1..L are the hidden layer outputs x^l
+    init_hidden: torch.Tensor | None = None
+    peak_hidden = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    peak_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    peak_loss = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    init_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+    diverged: list[int | None] = [None] * n_seeds
+    measured: dict[tuple[int, str, int], torch.Tensor] = {}
+    steps_run = 0
+    for step in range(1, settings.steps + 1):
+        x, y = data.batch(step, settings.batch_size)
+        fwd = model.forward(x)
+        loss = per_seed_loss(fwd.logits, y, param.loss)
+        with torch.no_grad():
+            hidden_rms = torch.stack([rms(fwd.post[l]) for l in hidden])  # (L, S)
+            if init_hidden is None:
+                init_hidden = hidden_rms.clamp_min(1e-30)
+                init_logit = rms(fwd.logits)
+            peak_hidden = torch.maximum(peak_hidden, (hidden_rms / init_hidden).amax(dim=0).nan_to_num(math.inf))
+            peak_logit = torch.maximum(peak_logit, rms(fwd.logits).nan_to_num(math.inf))
+            peak_loss = torch.maximum(peak_loss, loss.detach().double().nan_to_num(math.inf))
+        grads = list(torch.autograd.grad(loss.sum(), model.weights))
+        _step(optimizer, model.weights, grads, eta)
+        with torch.no_grad():
+            finite = torch.isfinite(loss.detach())
+            for w in model.weights:
+                finite &= torch.isfinite(w).flatten(1).all(dim=1)
+            finite = finite.cpu()
+        for s in range(n_seeds):
+            if diverged[s] is None and not bool(finite[s]):
+                diverged[s] = step
+        steps_run = step
+        if step == 1 or step == settings.steps:
+            for (quantity, layer), value in measure(model, probe_x, probe_y, param.loss, init, step).items():
+                measured[(step, quantity, layer)] = value.cpu()
+        if all(d is not None for d in diverged):
+            break
+    with torch.no_grad():
+        final = model.forward(eval_x).logits
+        final_loss = per_seed_loss(final, eval_y, param.loss).double().cpu()
+        final_acc = _accuracy(final, eval_y).cpu()
+    init_loss, peak_hidden, peak_logit = init_loss.cpu(), peak_hidden.cpu(), peak_logit.cpu()
+    peak_loss, init_logit = peak_loss.cpu(), init_logit.cpu()
+    records = []
+    for s, (seed, lr) in enumerate(zip(job.seeds, job.lrs, strict=True)):
+        alive = diverged[s] is None
+        records.append(LrRecord(
+            seed=seed, lr=lr, init_loss=_finite(float(init_loss[s])),
+            final_loss=_finite(float(final_loss[s])) if alive else None,
+            final_accuracy=float(final_acc[s]) if alive else None, diverged_step=diverged[s],
+            peak_hidden_ratio=_finite(float(peak_hidden[s])), peak_logit_rms=_finite(float(peak_logit[s])),
+            init_logit_rms=_finite(float(init_logit[s])), peak_batch_loss=_finite(float(peak_loss[s])),
+            steps_run=steps_run,
+            measurements={key: (_finite(float(v[s])) if alive else None) for key, v in measured.items()}))
+    return LrJobResult(width=job.width, records=records, seconds=time.perf_counter() - start)

@@ -1,0 +1,79 @@
+"""Optimizers acting on batched weights (S, out, in): one seed's slice follows torch.optim exactly.
+
+SGD (with optional momentum, dampening 0, no Nesterov) and Adam follow ``torch.optim.SGD``/``Adam`` update
+formulas operation for operation; signSGD is ``w -= lr * sign(g)``; Muon is momentum SGD whose update is
+orthogonalised by 5 Newton-Schulz iterations (Jordan et al.'s quintic coefficients), per seed and layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from theory.errors import InputError
+from verify.model.mlp import LayerScale
+
+SUPPORTED = ("sgd", "adam", "signsgd", "muon")
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+
+
+def newton_schulz(g: torch.Tensor, iterations: int = 5) -> torch.Tensor:
+    """Approximate U V^T of each matrix in a batch (S, m, n) by Muon's quintic Newton-Schulz iteration."""
+    a, b, c = NS_COEFFICIENTS
+    x = g / (g.flatten(1).norm(dim=1).view(-1, 1, 1) + 1e-7)
+    transposed = g.shape[1] > g.shape[2]
+    if transposed:
+        x = x.transpose(1, 2)
+    for _ in range(iterations):
+        gram = x @ x.transpose(1, 2)
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.transpose(1, 2) if transposed else x
+
+
+class BatchedOptimizer:
+    """One optimizer for all layers; per-layer learning rate and epsilon come from the LayerScales."""
+
+    def __init__(self, name: str, scales: list[LayerScale], *, momentum: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999)) -> None:
+        if name not in SUPPORTED:
+            raise InputError(f"optimizer {name!r}: the torch trainer supports {', '.join(SUPPORTED)}")
+        self.name = name
+        self.scales = scales
+        self.momentum = momentum
+        self.betas = betas
+        self.steps = 0
+        self.state: list[dict[str, torch.Tensor]] = [{} for _ in scales]
+
+    @torch.no_grad()
+    def step(self, weights: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        self.steps += 1
+        for w, g, scale, state in zip(weights, grads, self.scales, self.state, strict=True):
+            if self.name == "adam":
+                self._adam(w, g, scale, state)
+                continue
+            direction = g
+            if self.momentum and self.name in ("sgd", "muon"):
+                if "buf" not in state:
+                    state["buf"] = g.clone()
+                else:
+                    state["buf"].mul_(self.momentum).add_(g)
+                direction = state["buf"]
+            if self.name == "signsgd":
+                direction = torch.sign(g)
+            elif self.name == "muon":
+                direction = newton_schulz(direction) * math.sqrt(max(1.0, g.shape[1] / g.shape[2]))
+            w.add_(direction, alpha=-scale.lr)
+
+    def _adam(self, w: torch.Tensor, g: torch.Tensor, scale: LayerScale, state: dict[str, torch.Tensor]) -> None:
+        beta1, beta2 = self.betas
+        if "m" not in state:
+            state["m"] = torch.zeros_like(w)
+            state["v"] = torch.zeros_like(w)
+        m, v = state["m"], state["v"]
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        bias1 = 1 - beta1**self.steps
+        bias2_sqrt = math.sqrt(1 - beta2**self.steps)
+        denom = (v.sqrt() / bias2_sqrt).add_(scale.eps)
+        w.addcdiv_(m, denom, value=-scale.lr / bias1)

@@ -1,0 +1,1 @@
+"""Running trainings: the results store, the executor seam (in-process or Dask), process settings."""

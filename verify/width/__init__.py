@@ -1,0 +1,1 @@
+"""Width verification: trainings across widths, slope fits against the engine, verdicts, coordinate checks."""

@@ -1,0 +1,130 @@
+"""Predicted exponent | measured slope +- CI | PASS/FAIL, for the quantities where the theory speaks.
+
+Which step each quantity is judged at (reference theory-width.md section 3.9):
+* init_preactivation, backward_gradient, weight_gradient: step 0 (the initialisation, where the
+  scale rules are exact and which produces the first update);
+* every update quantity: step 1 (the first update, where the theory's one-step counting is exact; the
+  readout's sqrt(n) logit jump of step 1 is largely undone by later steps, so layer L+1 is judged here only);
+* feature_update of layers 1..L: also at the last step (Theta(1) hidden feature learning persists).
+A row PASSes when |measured - predicted| <= tolerance.  The default tolerance 0.15 is the finite-width
+bias measured on readout quantities at widths <= 4096 (reference 3.9), re-measured in docs/verify.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+import sympy
+
+from theory.exponents import format_exponent
+from verify.fit import SlopeFit, fit_slope
+from verify.model.measure import QUANTITIES
+
+DEFAULT_TOLERANCE = 0.15
+STEP0_QUANTITIES = ("init_preactivation", "backward_gradient", "weight_gradient")
+
+
+class Predictions(Protocol):
+    """What the engine's report offers (``theory.engine.derive(param)``)."""
+
+    def exponent(self, quantity: str, layer: int, step: int) -> sympy.Expr | None: ...
+
+
+@dataclass(frozen=True)
+class Row:
+    quantity: str
+    layer: int
+    step: int
+    predicted: str
+    measured: float | None
+    low: float | None
+    high: float | None
+    verdict: str  # PASS, FAIL, or SKIP (no prediction)
+    note: str = ""
+
+
+def judged_points(n_layers: int, steps: int) -> list[tuple[str, int, int]]:
+    """(quantity, layer, step) triples that are judged, for L+1 = ``n_layers`` weight matrices."""
+    points = []
+    for quantity in QUANTITIES:
+        for layer in range(1, n_layers + 1):
+            if quantity == "propagating_update" and layer == 1:
+                continue
+            if quantity in STEP0_QUANTITIES:
+                points.append((quantity, layer, 0))
+                continue
+            points.append((quantity, layer, 1))
+            if quantity == "feature_update" and layer < n_layers and steps > 1:
+                points.append((quantity, layer, steps))
+    return points
+
+
+def value_table(rows: Sequence[tuple[int, int, int, str, int, float | None]], widths: Sequence[int],
+                seeds: Sequence[int]) -> dict[tuple[str, int, int], np.ndarray]:
+    """(quantity, layer, step) -> (seeds, widths) array of values; NaN where missing or diverged."""
+    w_index = {w: i for i, w in enumerate(widths)}
+    s_index = {s: i for i, s in enumerate(seeds)}
+    out: dict[tuple[str, int, int], np.ndarray] = {}
+    for width, seed, step, quantity, layer, value in rows:
+        if width not in w_index or seed not in s_index:
+            continue
+        key = (quantity, layer, step)
+        if key not in out:
+            out[key] = np.full((len(seeds), len(widths)), np.nan)
+        out[key][s_index[seed], w_index[width]] = np.nan if value is None else value
+    return out
+
+
+def judge_one(predicted: sympy.Expr | None, fit: SlopeFit, tolerance: float) -> str:
+    if predicted is None:
+        return "SKIP"
+    if predicted == -sympy.oo:  # the quantity is exactly zero
+        return "PASS" if fit.note == "zero" else "FAIL"
+    if fit.slope is None or not predicted.is_number:
+        return "FAIL"
+    return "PASS" if abs(fit.slope - float(predicted)) <= tolerance else "FAIL"
+
+
+def judge(predictions: Predictions, values: dict[tuple[str, int, int], np.ndarray], widths: Sequence[int],
+          n_layers: int, steps: int, tolerance: float = DEFAULT_TOLERANCE) -> list[Row]:
+    rows = []
+    for quantity, layer, step in judged_points(n_layers, steps):
+        predicted = predictions.exponent(quantity, layer, step)
+        data = values.get((quantity, layer, step))
+        fit = fit_slope(widths, data) if data is not None else SlopeFit(None, None, None, "not measured")
+        rows.append(Row(quantity, layer, step, format_exponent(predicted), fit.slope, fit.low, fit.high,
+                        judge_one(predicted, fit, tolerance), fit.note))
+    return rows
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:+.2f}"
+
+
+def format_table(rows: Sequence[Row], *, show_verdict: bool = True) -> str:
+    header = ["quantity", "layer", "step", "predicted", "measured", "95% CI"] + (["verdict"] if show_verdict else [])
+    lines = [header]
+    for r in rows:
+        ci = "-" if r.low is None else f"[{_num(r.low)}, {_num(r.high)}]"
+        measured = _num(r.measured) if r.measured is not None else r.note or "-"
+        cells = [r.quantity, str(r.layer), str(r.step), r.predicted, measured, ci]
+        if show_verdict:
+            cells.append(r.verdict + (f" ({r.note})" if r.note and r.verdict == "FAIL" else ""))
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+def summary(rows: Sequence[Row]) -> dict[str, int]:
+    return {v: sum(r.verdict == v for r in rows) for v in ("PASS", "FAIL", "SKIP")}
+
+
+def to_json(rows: Sequence[Row], extra: dict[str, object]) -> str:
+    return json.dumps({**extra, "summary": summary(rows), "rows": [asdict(r) for r in rows]}, indent=1)
