@@ -11,33 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from theory.errors import InputError
-from theory.exponents import format_exponent, parse_exponent
-from theory.parametrization import Optimizer, Parametrization, build_layers, suggest
+from theory.exponents import format_exponent
+from theory.parametrization import Parametrization, suggest
 from theory.tables.model import Cell, Column, Measured, Power, Table, Text
 from theory.tables.quantities import exact
 
 
-def _optional(text: str) -> object | None:
-    return None if text in ("-", "None", "") else parse_exponent(text)
-
-
 def parametrization_of(config: str, description: dict[str, Any]) -> Parametrization:
-    """The trained parametrization, rebuilt from the store's canonical description."""
-    layers = description["layers"]
-    built = build_layers([l["a"] for l in layers], [l["b"] for l in layers], [l["c"] for l in layers],
-                         zero_init=[bool(l["zero_init"]) for l in layers])
-    built = tuple(replace(layer, eps_exponent=_optional(spec["eps_exponent"]))
-                  for layer, spec in zip(built, layers, strict=True))
-    optimizer = Optimizer(description["optimizer"], eps_exponent=_optional(description["eps_exponent"]),
-                          momentum=float(description.get("momentum", 0.0)))
-    return Parametrization(name=config[:8], layers=built, activation=description["activation"],
-                           loss=description["loss"], optimizer=optimizer,
-                           lr_exponent=parse_exponent(description["lr_exponent"]), source=f"config {config}")
+    """The trained parametrization, rebuilt from the store's description (its one serial form)."""
+    param = Parametrization.from_dict(description["parametrization"])
+    return replace(param, name=config[:8], source=f"config {config}")
 
 
 def _pick(configs: dict[str, dict[str, Any]], wanted: str | None, db: str) -> list[str]:
     if not configs:
-        raise InputError(f"--db {db}: no verification results in this file (run 'abcscale verify' first)")
+        raise InputError(f"--db {db}: no width-check results in this file (run 'abcscale check' or 'verify' first)")
     if wanted is None:
         return list(configs)
     matches = [c for c in configs if c.startswith(wanted)]
@@ -58,7 +46,7 @@ def measured_table(db: str, config: str | None = None, tolerance: float | None =
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
     store = Store(db)
     try:
-        configs = store.configs()
+        configs = store.configs(kind="width")
         chosen = _pick(configs, config, db)
         rows: list[list[Cell]] = []
         notes: list[str] = []
@@ -66,8 +54,8 @@ def measured_table(db: str, config: str | None = None, tolerance: float | None =
             description = configs[key]
             param = parametrization_of(key, description)
             runs = store.runs(key)
-            widths = sorted({int(r["width"]) for r in runs})  # type: ignore[call-overload]
-            seeds = sorted({int(r["seed"]) for r in runs})  # type: ignore[call-overload]
+            widths = sorted({int(r["width"]) for r in runs})
+            seeds = sorted({int(r["seed"]) for r in runs})
             steps = int(description["settings"]["steps"])
             report = derive(param)
             values = value_table(store.measurements(key), widths, seeds)

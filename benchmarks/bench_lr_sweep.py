@@ -14,10 +14,10 @@ from pathlib import Path
 
 from theory.config import resolve
 from verify.lr.search import SearchSettings
-from verify.lr.store import LrStore
 from verify.lr.sweep import SweepResult, run_lr_sweep
 from verify.lr.train import LrSettings
 from verify.runs.executors import executor_for
+from verify.runs.store import Store
 
 WIDTHS = [64, 128, 256, 512]
 SEEDS = [0, 1, 2]
@@ -27,7 +27,7 @@ SEARCH = SearchSettings(grid_points=5)
 
 def timed_sweep(workers: int, folder: Path) -> tuple[float, SweepResult]:
     param = resolve("sp", loss="ce")
-    store = LrStore(folder / f"bench_{workers}.db")
+    store = Store(folder / f"bench_{workers}.db")
     with executor_for(workers) as executor:  # cluster start-up is outside the timed region
         start = time.perf_counter()
         sweep = run_lr_sweep(param, SETTINGS, WIDTHS, SEEDS, store, search=SEARCH, executor=executor,

@@ -161,8 +161,9 @@ def _compiled(structure: tuple[Any, ...], horizon: int, param: Parametrization) 
 
 def _structure(param: Parametrization) -> tuple[Any, ...]:
     """What the graph's shape and rules depend on (not the exponent values)."""
+    opt = param.optimizer
     return (tuple((l.role, l.alignment, l.zero_init) for l in param.layers), param.activation, param.loss,
-            param.optimizer.name)
+            opt.name, opt.momentum > 0, opt.muon_scale)
 
 
 def graph_for(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> tuple[nx.DiGraph, list[Any]]:

@@ -11,6 +11,7 @@ chi    d loss / d logits (CE: bounded; MSE: grows with the logits)
 gx     backward signal d loss / d x^l_t;  g: d loss / d h^l_t
 G      entries of the weight gradient d loss / d w^l_t
 u      entries of the t-th update of w^l (optimizer rule);  dw: accumulated w^l_t - w^l_0
+buf    momentum buffer (SGD/Muon with momentum): the running sum of the gradients G^l_0..G^l_t
 eff    effective update  (W^l_t - W^l_0) x^{l-1}_t
 prop   propagating update  W^l_0 (x^{l-1}_t - x^{l-1}_0)
 dh     pre-activation change  h^l_t - h^l_0 (= max(eff, prop));  dx: feature change x^l_t - x^l_0
@@ -36,7 +37,7 @@ from typing import Any
 import networkx as nx
 
 from theory.algebra import Maybe, add, mn, mx
-from theory.parametrization import Activation, Parametrization
+from theory.parametrization import Activation, Parametrization, muon_scale_exponent
 
 HALF = Fraction(1, 2)
 Node = tuple[Any, ...]
@@ -88,8 +89,12 @@ def _weight_gradient(neg_a: Maybe, g: Maybe, x_prev: Maybe) -> Maybe:
     return add(neg_a, g, x_prev)
 
 
-def _update(optimizer: str, fan_sum: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str) -> Maybe:
-    """Exponent of the entries of one optimizer step of w (zero gradients give no step)."""
+def _update(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str) -> Maybe:
+    """Exponent of the entries of one optimizer step of w (zero gradients give no step).
+
+    ``grad`` is what the step follows: the gradient, or the momentum buffer (the running sum of gradients).
+    ``shape`` is Muon's entry exponent: see ``muon_entry_exponent``.
+    """
     if grad is None:
         return None
     if optimizer == "sgd":
@@ -102,8 +107,18 @@ def _update(optimizer: str, fan_sum: Fraction, lr: Maybe, grad: Maybe, b: Maybe,
     if optimizer == "adafactor":
         return add(lr, -b if b is not None else None)  # relative step: RMS(w)
     if optimizer == "muon":
-        return add(lr, -fan_sum)  # orthogonalised step: unit spectral norm, entries (fan_in fan_out)^{-1/2}
+        return add(lr, shape)
     raise ValueError(optimizer)
+
+
+def muon_entry_exponent(scale: str, fan_in: int, fan_out: int) -> Fraction:
+    """Entry exponent of Muon's step before the learning rate: orthogonalised, then scaled.
+
+    A step built from O(1) examples has rank O(1) (the batch is fixed as n grows); orthogonalising it keeps its
+    singular vectors and sets its singular values to 1, so its entries are (fan_in fan_out)^{-1/2}.  Muon then
+    multiplies it by its shape factor (``muon_scale_exponent``: Jordan's sqrt(max(1, fan_out/fan_in)) by default).
+    """
+    return -HALF * (fan_in + fan_out) + muon_scale_exponent(scale, fan_in, fan_out)
 
 
 def _accumulate(previous: Maybe, step: Maybe) -> Maybe:
@@ -251,13 +266,20 @@ def build_graph(param: Parametrization, horizon: int) -> nx.DiGraph:
                 node(("G", 1, t), lambda na, g: _weight_gradient(na, g, Fraction(0)), ("neg_a", 1), ("g", 1, t))
             else:
                 node(("G", l, t), _weight_gradient, ("neg_a", l), ("g", l, t), ("x", l - 1, t))
-        # update t+1 (only up to the horizon)
+        # update t+1 (only up to the horizon); with momentum it follows the running sum of gradients
         if t < horizon:
             for layer in layers:
                 l = layer.index
-                fan_sum = HALF * (layer.fan_in_width + layer.fan_out_width)
-                rule = partial(_update, param.optimizer.name, fan_sum)
-                node(("u", l, t + 1), rule, ("lr", l, t + 1), ("G", l, t), ("b", l), ("eps", l))
+                direction: Node = ("G", l, t)
+                if param.optimizer.momentum:
+                    direction = ("buf", l, t)
+                    if t == 0:
+                        node(direction, _identity, ("G", l, 0))
+                    else:
+                        node(direction, _accumulate, ("buf", l, t - 1), ("G", l, t))
+                shape = muon_entry_exponent(param.optimizer.muon_scale, layer.fan_in_width, layer.fan_out_width)
+                rule = partial(_update, param.optimizer.name, shape)
+                node(("u", l, t + 1), rule, ("lr", l, t + 1), direction, ("b", l), ("eps", l))
                 if t == 0:
                     node(("dw", l, 1), _identity, ("u", l, 1))
                 else:

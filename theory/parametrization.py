@@ -11,14 +11,16 @@ The same object drives the symbolic derivation (``theory.engine``) and the torch
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+from typing import Any, Literal
 
 import sympy
 
 from theory.errors import InputError
-from theory.exponents import Exponent, parse_exponent
+from theory.exponents import Exponent, format_exponent, parse_exponent
 
 Role = Literal["input", "hidden", "output"]
 ROLES: tuple[Role, ...] = ("input", "hidden", "output")
@@ -62,22 +64,64 @@ def check_choice(field_name: str, value: str, options: tuple[str, ...] | list[st
     return value
 
 
+MUON_SCALES = ("jordan", "spectral", "none")
+
+
+def muon_scale_factor(kind: str, fan_in: int, fan_out: int) -> float:
+    """The factor Muon multiplies its orthogonalised step by, for a (fan_out x fan_in) weight.
+
+    ``jordan``: sqrt(max(1, fan_out / fan_in)) (Keller Jordan's reference Muon); ``spectral``: sqrt(fan_out /
+    fan_in) (the spectral condition of Yang, Simon and Bernstein 2023); ``none``: 1 (a unit spectral norm step).
+    The torch optimizer applies exactly this number; ``muon_scale_exponent`` is its width exponent.
+    """
+    if kind == "jordan":
+        return math.sqrt(max(1.0, fan_out / fan_in))
+    if kind == "spectral":
+        return math.sqrt(fan_out / fan_in)
+    return 1.0
+
+
+def muon_scale_exponent(kind: str, fan_in_width: int, fan_out_width: int) -> Fraction:
+    """Width exponent of ``muon_scale_factor`` when the fans scale like n^fan_in_width, n^fan_out_width (0 or 1)."""
+    if kind == "jordan":
+        return Fraction(max(0, fan_out_width - fan_in_width), 2)
+    if kind == "spectral":
+        return Fraction(fan_out_width - fan_in_width, 2)
+    return Fraction(0)
+
+
 @dataclass(frozen=True)
 class Optimizer:
-    """Optimizer family; only the family and Adam's epsilon width exponent change exponents.
+    """Optimizer family and the settings of it that the engine derives from and the trainer applies.
 
     ``eps_exponent``: Adam/Adafactor epsilon = eps * n^{-eps_exponent}; None means epsilon is negligible
-    (the Tensor Programs convention).  Momentum and betas do not change width exponents.
+    (the Tensor Programs convention).  ``momentum``: heavy-ball momentum of SGD and Muon (dampening 0, as
+    torch.optim.SGD): each step follows the running sum of past gradients, so a step's exponent is the largest
+    of the gradients it sums (Adam's betas never change exponents: its step is sign-like).  ``muon_scale``: the
+    factor on Muon's orthogonalised step (``muon_scale_factor``).
     """
 
     name: str = "sgd"
     eps_exponent: Exponent | None = None
     momentum: float = 0.0
+    muon_scale: str = "jordan"
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.name, OPTIMIZERS)
-        if self.eps_exponent is not None and self.name not in ("adam", "adafactor"):
-            raise InputError(f"optimizer: eps_exponent applies to adam/adafactor, not {self.name}")
+        if self.eps_exponent is not None:
+            object.__setattr__(self, "eps_exponent", parse_exponent(self.eps_exponent, "optimizer.eps_exponent"))
+            if self.name not in ("adam", "adafactor"):
+                raise InputError(f"optimizer: eps_exponent applies to adam/adafactor, not {self.name}")
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, int | float) \
+                or not 0 <= self.momentum < 1:
+            raise InputError(f"optimizer.momentum: expected a number in [0, 1), got {self.momentum!r}")
+        object.__setattr__(self, "momentum", float(self.momentum))
+        if self.momentum and self.name not in ("sgd", "muon"):
+            raise InputError(f"optimizer.momentum: applies to sgd and muon, not {self.name} (Adam-like optimizers "
+                             "keep their own moment averages)")
+        check_choice("optimizer.muon_scale", self.muon_scale, MUON_SCALES)
+        if self.muon_scale != "jordan" and self.name != "muon":
+            raise InputError(f"optimizer.muon_scale: applies to muon, not {self.name}")
 
     @property
     def symmetry_factor(self) -> int:
@@ -137,6 +181,47 @@ class Parametrization:
                 raise InputError(f"layers: layer {position} must have index {position} and role {expected}")
             check_choice(f"alignment of layer {position}", layer.alignment, ALIGNMENTS)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready data, exponents as exact strings ('-1/2', '1/2 - theta').
+
+        The one serial form of a parametrization: results stores key their configurations on it, exports and
+        measured tables rebuild the parametrization from it (``from_dict(p.to_dict()) == p``).
+        """
+        return {
+            "name": self.name, "source": self.source, "activation": self.activation, "loss": self.loss,
+            "lr_exponent": format_exponent(self.lr_exponent),
+            "optimizer": {"name": self.optimizer.name, "eps_exponent": _text(self.optimizer.eps_exponent),
+                          "momentum": self.optimizer.momentum, "muon_scale": self.optimizer.muon_scale},
+            "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a), "b": format_exponent(l.b),
+                        "c": format_exponent(l.c), "alignment": l.alignment, "zero_init": l.zero_init,
+                        "eps_exponent": _text(l.eps_exponent)} for l in self.layers],
+            "warmup": [[format_exponent(c) for c in cs] for cs in self.warmup],
+        }
+
+    def training_dict(self) -> dict[str, Any]:
+        """``to_dict`` without the labels (name, source) that do not change what is trained: a config key."""
+        data = self.to_dict()
+        del data["name"], data["source"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Parametrization:
+        """The parametrization ``to_dict`` wrote (InputError naming the field if ``data`` is not one)."""
+        try:
+            opt = data["optimizer"]
+            optimizer = Optimizer(opt["name"], eps_exponent=_exponent_or_none(opt["eps_exponent"]),
+                                  momentum=opt["momentum"], muon_scale=opt["muon_scale"])
+            layers = tuple(Layer(index=int(l["index"]), role=l["role"], a=parse_exponent(l["a"], "layers.a"),
+                                 b=parse_exponent(l["b"], "layers.b"), c=parse_exponent(l["c"], "layers.c"),
+                                 alignment=l["alignment"], zero_init=bool(l["zero_init"]),
+                                 eps_exponent=_exponent_or_none(l["eps_exponent"])) for l in data["layers"])
+            warmup = tuple(tuple(parse_exponent(c, "warmup") for c in cs) for cs in data["warmup"])
+            return cls(name=data.get("name", ""), layers=layers, activation=data["activation"], loss=data["loss"],
+                       optimizer=optimizer, lr_exponent=parse_exponent(data["lr_exponent"], "lr_exponent"),
+                       source=data.get("source", ""), warmup=warmup)
+        except (KeyError, TypeError) as err:
+            raise InputError(f"parametrization record: missing or malformed field {err}") from None
+
     def c_at(self, layer: int, update: int) -> Exponent:
         """LR exponent c of ``layer`` (1-based) at ``update`` t = 1, 2, ... (schedules first)."""
         if update <= len(self.warmup):
@@ -184,6 +269,19 @@ class Parametrization:
         if self.optimizer.eps_exponent is not None:
             out |= self.optimizer.eps_exponent.free_symbols
         return out
+
+
+def _text(value: Exponent | None) -> str | None:
+    return None if value is None else format_exponent(value)
+
+
+def _exponent_or_none(value: object) -> Exponent | None:
+    return None if value is None else parse_exponent(value, "eps_exponent")
+
+
+def serial_fields() -> dict[str, tuple[str, ...]]:
+    """The dataclass fields ``to_dict`` must cover, per class (a test holds the two together)."""
+    return {cls.__name__: tuple(f.name for f in fields(cls)) for cls in (Parametrization, Layer, Optimizer)}
 
 
 def role_of(position: int, n_layers: int) -> Role:

@@ -122,9 +122,9 @@ def _sweep(args: argparse.Namespace, param: Parametrization, settings: LrSetting
     from abcscale.commands._common import text_table
     from theory.exponents import format_exponent
     from verify.lr.fit import edge_regime, fit_lr
-    from verify.lr.store import LrStore
     from verify.lr.sweep import run_lr_sweep
     from verify.runs.executors import executor_for
+    from verify.runs.store import Store
 
     seeds = list(range(args.seeds))
     finite = predicted is not None and predicted not in (sympy.oo, -sympy.oo)
@@ -135,7 +135,7 @@ def _sweep(args: argparse.Namespace, param: Parametrization, settings: LrSetting
         print(f"{name}: widths {','.join(map(str, widths))}; {len(seeds)} seeds; {args.steps} steps; "
               f"{criterion.describe()}; predicted max-stable exponent {pred_text}", flush=True)
     in_flight = max(args.workers, 4 if args.scheduler else 1)
-    store = LrStore(args.db)
+    store = Store(args.db)
     try:
         with executor_for(args.workers, args.scheduler) as executor:
             sweep = run_lr_sweep(param, settings, widths, seeds, store, criterion=criterion,

@@ -33,7 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="abcscale.db", help="SQLite results file (resumes finished runs)")
     p.add_argument("--export", default=None, metavar="PATH.csv|PATH.json", help="export the measurements")
     p.add_argument("--plot", default=None, metavar="PATH.png", help="write a coordinate-check figure")
-    p.add_argument("--workers", type=int, default=1, help="processes (1 = in this process)")
+    workers = p.add_mutually_exclusive_group()
+    workers.add_argument("--workers", type=int, default=1,
+                         help="N >= 2: a Dask LocalCluster of N worker processes on 127.0.0.1, each with cpu_count/N "
+                              "torch threads (default 1: in this process)")
+    workers.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                         help="run the trainings on an existing Dask scheduler")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where the trainings run; "
                    "initial weights are drawn on the CPU either way, so results agree up to matmul rounding")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -71,7 +76,7 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
     from verify.width.train import DEFAULT_LR, TrainSettings
     from verify.width.verdict import DEFAULT_TOLERANCE, format_table, summary, to_json
 
-    device = check_device(args.device, workers=args.workers)
+    device = check_device(args.device, workers=args.workers, scheduler=args.scheduler)
     if args.depths is not None or args.spec in DEPTH_PRESETS:
         if device != "cpu":
             raise InputError(f"--device {device}: depth sweeps run on the cpu only")
@@ -118,6 +123,7 @@ def execute(args: argparse.Namespace, *, with_verdict: bool) -> int:
               flush=True)
     seeds = list(range(args.seeds))
     outcome = pipeline.run(param, settings, widths, seeds, args.db, predict=predict, workers=args.workers,
+                           scheduler=args.scheduler,
                            tolerance=tolerance, progress=not args.json and sys.stderr.isatty(), lr_source=source,
                            device=device)
     if args.export:

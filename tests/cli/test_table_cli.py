@@ -143,6 +143,6 @@ def test_measured_table_bad_db(capsys, tmp_path):
     assert not missing.exists()
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
-    assert_clean_error(in_process(capsys, "table", "--db", str(empty)), "no verification results")
+    assert_clean_error(in_process(capsys, "table", "--db", str(empty)), "no width-check results")
     assert_clean_error(in_process(capsys, "table", "--db", str(empty), "--layers", "2"), "--layers")
     assert_clean_error(in_process(capsys, "table", "--db", str(empty), "--quantity", "regime"), "--quantity")

@@ -93,3 +93,23 @@ def test_wrong_number_of_layers(tmp_path):
 
 def test_fractions_accepted():
     assert parse_exponent(Fraction(-3, 2)) == sympy.Rational(-3, 2)
+
+
+def test_toml_optimizer_table_keeps_every_setting(tmp_path):
+    path = write(tmp_path, 'preset = "sp"\n[optimizer]\nname = "muon"\nmomentum = 0.9\nmuon_scale = "spectral"\n')
+    opt = load_toml(path).optimizer
+    assert (opt.name, opt.momentum, opt.muon_scale) == ("muon", 0.9, "spectral")
+
+
+@pytest.mark.parametrize("table,needle", [
+    ('name = "adam"\nmomentum = 0.9', "momentum: applies to sgd and muon"),
+    ('name = "sgd"\nmomentum = 1.5', "momentum: expected a number in [0, 1)"),
+    ('name = "muon"\nmuon_scale = "jordn"', "did you mean 'jordan'"),
+    ('name = "sgd"\nmuon_scale = "none"', "muon_scale: applies to muon"),
+    ('name = "sgd"\nbetas = [0.9]', "optimizer.betas: unknown key"),
+])
+def test_toml_optimizer_errors_name_the_field(tmp_path, table, needle):
+    path = write(tmp_path, f'preset = "sp"\n[optimizer]\n{table}\n', "opt.toml")
+    with pytest.raises(InputError) as err:
+        load_toml(path)
+    assert needle in str(err.value) and "opt.toml" in str(err.value) and "\n" not in str(err.value)

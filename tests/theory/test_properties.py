@@ -106,3 +106,27 @@ def test_adam_epsilon_turns_adam_into_sgd_when_it_dominates():
     small_eps = adam.with_(optimizer=adam.optimizer.__class__("adam", eps_exponent=R(2)))
     assert derive(small_eps).layers[1].values["effective_update"] == 0
     assert derive(big_eps).layers[1].values["effective_update"] == R(-1, 2)  # -1 + 1 - 1/2
+
+
+@given(stable_init_sgd(), st.sampled_from(["sgd", "muon"]), st.integers(-8, 4))
+def test_momentum_steps_follow_the_largest_gradient_so_far(param, optimizer, quarters):
+    # heavy-ball momentum: step t+1 follows sum_s beta^(t-s) G_s, whose exponent is the largest of G_0..G_t
+    from theory.algebra import add, mx
+    from theory.engine import _inputs, graph_for
+    from theory.graph import evaluate
+    from theory.parametrization import Optimizer
+
+    param = param.with_(optimizer=Optimizer(optimizer, momentum=0.9), lr_exponent=R(quarters, 4))
+    graph, order = graph_for(param, 4)
+    values = evaluate(graph, _inputs(param, Fraction(quarters, 4), lambda v: Fraction(int(v.p), int(v.q)), 4), order)
+    plain = param.with_(optimizer=Optimizer(optimizer))
+    for layer in param.layers:
+        l = layer.index
+        for t in range(4):
+            largest = mx(*[values[("G", l, s)] for s in range(t + 1)])
+            if optimizer == "sgd":
+                assert values[("u", l, t + 1)] == add(values[("lr", l, t + 1)], largest)
+            else:  # Muon's step does not depend on the gradient's scale
+                assert values[("u", l, t + 1)] == values[("lr", l, t + 1)] + values[("u", l, 1)] - values[("lr", l, 1)]
+    if optimizer == "muon":  # nor, then, does momentum change any exponent
+        assert derive(param).to_dict()["layers"] == derive(plain).to_dict()["layers"]

@@ -3,7 +3,7 @@
 import pytest
 import sympy
 
-from theory.parametrization import Parametrization, build_layers
+from theory.parametrization import Optimizer, Parametrization, build_layers
 from theory.presets import get_preset
 from theory.solver import solve
 from theory.symmetry import equivalent, multiplier_free
@@ -38,9 +38,18 @@ def test_solver_recovers_everett_full_alignment_rows(name, optimizer, expected):
     assert solve(get_preset(name, layers=2, optimizer="sgd").with_(optimizer=optimizer)).c == expected
 
 
-def test_muon_solution_is_sqrt_fan_out_over_fan_in():
-    # Muon's spectral step: maximal updates at LR ~ sqrt(fan_out / fan_in): n^{1/2}, 1, n^{-1/2}
-    assert solve(get_preset("sp").with_(optimizer="muon")).c == [-H, 0, 0, H]
+@pytest.mark.parametrize("scale,expected", [
+    # an orthogonalised step of unit spectral norm needs LR ~ sqrt(fan_out / fan_in) for maximal updates (the
+    # spectral condition, Yang, Simon and Bernstein 2023): n^{1/2} input, 1 hidden, n^{-1/2} readout
+    ("none", [-H, 0, 0, H]),
+    # the spectral factor sqrt(fan_out / fan_in) is that LR scaling already: one LR for every layer
+    ("spectral", [0, 0, 0, 0]),
+    # Jordan's sqrt(max(1, fan_out / fan_in)) covers the input layer (n/d > 1) but not the readout (k/n < 1)
+    ("jordan", [0, 0, 0, H]),
+])
+def test_muon_solution_follows_the_shape_factor(scale, expected):
+    muon = Optimizer("muon", muon_scale=scale)
+    assert solve(get_preset("sp").with_(optimizer=muon)).c == expected
 
 
 def test_tp5_table3_and_tp4_mup_are_equivalent():

@@ -18,10 +18,10 @@ import torch
 
 from theory.config import resolve
 from verify.lr.search import SearchSettings
-from verify.lr.store import LrStore
 from verify.lr.sweep import SweepResult, run_lr_sweep
 from verify.lr.train import LrSettings
 from verify.runs.executors import executor_for
+from verify.runs.store import Store
 
 pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +48,9 @@ def _summary(sweep: SweepResult) -> dict[int, tuple[list[float | None], dict[int
 def test_local_cluster_matches_the_serial_executor(tmp_path: Path, one_thread: None) -> None:
     param = resolve("sp", loss="ce")
     widths, seeds = [8, 16, 32], [0, 1, 2]
-    serial_store = LrStore(tmp_path / "serial.db")
+    serial_store = Store(tmp_path / "serial.db")
     serial = run_lr_sweep(param, SETTINGS, widths, seeds, serial_store, search=SEARCH, progress=False)
-    dask_store = LrStore(tmp_path / "dask.db")
+    dask_store = Store(tmp_path / "dask.db")
     with executor_for(workers=2) as executor:
         assert type(executor).__name__ == "DaskExecutor"
         pids = set(executor.client.run(os.getpid).values())  # type: ignore[attr-defined]

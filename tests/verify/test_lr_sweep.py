@@ -17,11 +17,11 @@ from theory.errors import InputError
 from verify.lr.fit import fit_lr
 from verify.lr.search import SearchSettings, WidthResult, parabola_vertex, width_search
 from verify.lr.stability import Criterion
-from verify.lr.store import LrStore
 from verify.lr.sweep import run_lr_sweep
 from verify.lr.train import LrJob, LrRecord, LrSettings, train_lr_job
 from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
 from verify.model.optim import BatchedOptimizer
+from verify.runs.store import Store
 
 TINY = LrSettings(steps=3, batch_size=8, base_width=8, eval_size=32, probe_size=16, input_dim=8)
 
@@ -142,18 +142,18 @@ def test_criterion_and_regime_thresholds() -> None:
 def test_store_resumes_and_reruns_are_idempotent(tmp_path: Path) -> None:
     param = resolve("sp", loss="ce")
     search = SearchSettings(start_lr=0.5, precision=1.5, grid_points=2)
-    store = LrStore(tmp_path / "lr.db")
+    store = Store(tmp_path / "lr.db")
     first = run_lr_sweep(param, TINY, [8, 16], [0, 1], store, search=search, progress=False)
-    rows = store.count(first.config)
+    rows = store.lr_count(first.config)
     assert first.trained > 0 and rows > 0
     again = run_lr_sweep(param, TINY, [8, 16], [0, 1], store, search=search, progress=False)
-    assert again.trained == 0 and store.count(first.config) == rows
+    assert again.trained == 0 and store.lr_count(first.config) == rows
     # a sweep killed mid-way: drop the runs of width 16 above its first stable eta, rerun trains only those
     lost = store.conn.execute("SELECT COUNT(*) FROM lr_runs WHERE width = 16 AND lr > 0.5").fetchone()[0]
     with store.conn:
         store.conn.execute("DELETE FROM lr_runs WHERE width = 16 AND lr > 0.5")
     resumed = run_lr_sweep(param, TINY, [8, 16], [0, 1], store, search=search, progress=False)
-    assert 0 < resumed.trained and store.count(first.config) == rows and lost > 0
+    assert 0 < resumed.trained and store.lr_count(first.config) == rows and lost > 0
     for w in (8, 16):
         for s in (0, 1):
             assert resumed.results[w].edges[s].max_stable == first.results[w].edges[s].max_stable

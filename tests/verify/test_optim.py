@@ -74,3 +74,35 @@ def test_newton_schulz_is_near_orthogonal() -> None:
     singular = torch.linalg.svdvals(q)
     # Muon's quintic iteration targets singular values in roughly [0.7, 1.2], not exactly 1
     assert singular.min() > 0.5 and singular.max() < 1.3
+
+
+def test_warmup_schedule_is_trained_as_derived() -> None:
+    # ip-llr: update 1 uses the warm-up exponents c_1 = (-2, -5/2, -5/2, -2) (L = 3), later updates c = (-1, -2,
+    # -2, -1); at width 4 n0 the per-layer learning rates are eta0 4^(-c)
+    param = get_preset("ip-llr", layers=3)
+    scales = layer_scales(param, 512, base_width=128, input_dim=8, output_dim=3, lr=0.1)
+    assert [s.lr_at(1) for s in scales] == pytest.approx([0.1 * 4**2, 0.1 * 4**2.5, 0.1 * 4**2.5, 0.1 * 4**2])
+    assert [s.lr_at(2) for s in scales] == pytest.approx([0.1 * 4, 0.1 * 4**2, 0.1 * 4**2, 0.1 * 4])
+    weights = init_weights(scales, [0], 512)
+    opt = BatchedOptimizer.for_spec(param.optimizer, scales)
+    for update in (1, 2):
+        before = [w.detach().clone() for w in weights]
+        grads = [torch.ones_like(w) for w in weights]
+        opt.step(weights, grads)
+        moved = [float((b - w.detach()).mean()) for w, b in zip(weights, before, strict=True)]
+        assert moved == pytest.approx([s.lr_at(update) for s in scales], rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", ["jordan", "spectral", "none"])
+def test_muon_step_has_the_shape_factor_the_engine_derives_from(scale: str) -> None:
+    from theory.parametrization import muon_scale_factor
+
+    param = get_preset("sp", layers=1, optimizer=Optimizer("muon", muon_scale=scale))
+    scales = layer_scales(param, 64, base_width=64, input_dim=4, output_dim=3, lr=1.0)
+    weights = init_weights(scales, [0], 64)
+    before = [w.detach().clone() for w in weights]
+    grads = [torch.randn_like(w) for w in weights]
+    BatchedOptimizer.for_spec(param.optimizer, scales).step(weights, grads)
+    for w, b, g, s in zip(weights, before, grads, scales, strict=True):
+        expected = newton_schulz(g) * muon_scale_factor(scale, s.fan_in, s.fan_out)
+        torch.testing.assert_close(b - w.detach(), expected, rtol=1e-5, atol=1e-6)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from theory.presets import get_preset
+from theory.parametrization import Optimizer, Parametrization
+from theory.presets import PRESETS, get_preset
+from verify.runs.keys import config_key, describe
 from verify.runs.store import Store
-from verify.width.sweep import config_hash, run_sweep
+from verify.width.sweep import config_hash, train_widths
 from verify.width.train import JobResult, TrainSettings, train_job
 
 SETTINGS = TrainSettings(steps=2, batch_size=8, probe_size=8, base_width=16, input_dim=4, classes=3)
@@ -20,11 +22,11 @@ def test_resume_computes_only_missing_runs(tmp_path: Path) -> None:
     param = get_preset("sp", layers=1, lr_exponent="-1/2")
     store = Store(tmp_path / "r.db")
     computed: list[tuple[int, tuple[int, ...]]] = []
-    run_sweep(param, SETTINGS, [16, 32], [0, 1], store, progress=False,
+    train_widths(param, SETTINGS, [16, 32], [0, 1], store, progress=False,
               on_result=lambda r: computed.append((r.width, r.seeds)))
     assert sorted(computed) == [(16, (0, 1)), (32, (0, 1))]
     computed.clear()
-    key = run_sweep(param, SETTINGS, [16, 32, 64], [0, 1, 2], store, progress=False,
+    key = train_widths(param, SETTINGS, [16, 32, 64], [0, 1, 2], store, progress=False,
                     on_result=lambda r: computed.append((r.width, r.seeds)))
     assert sorted(computed) == [(16, (2,)), (32, (2,)), (64, (0, 1, 2))]
     assert len(store.finished(key)) == 9
@@ -78,3 +80,15 @@ def test_config_hash_changes_with_what_matters() -> None:
     assert config_hash(param, SETTINGS) == config_hash(get_preset("sp", layers=1), SETTINGS)
     assert config_hash(param, SETTINGS) != config_hash(param.with_(lr_exponent="-1/2"), SETTINGS)
     assert config_hash(param, SETTINGS) != config_hash(param, TrainSettings(steps=3))
+
+
+def test_training_fields_change_the_config_key_and_labels_do_not() -> None:
+    def key(p: Parametrization) -> str:
+        return config_key(describe("width", p, {}))
+
+    ip, ip_llr = get_preset("ip"), get_preset("ip-llr")
+    assert key(ip) != key(ip_llr)  # the warm-up schedule is what is trained differently
+    sgd = get_preset("sp")
+    assert key(sgd) != key(sgd.with_(optimizer=Optimizer("sgd", momentum=0.9)))
+    assert key(sgd) == key(sgd.with_(name="renamed", source="elsewhere"))
+    assert len({key(get_preset(name)) for name in PRESETS}) == len(PRESETS)

@@ -8,7 +8,7 @@ every later update the layer's own c.  The data are verify.data's synthetic teac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,8 +35,9 @@ def _scales(param: Parametrization, width: int, update: int, data: datasets.Data
             first_lr: float) -> list[LayerScale]:
     """Layer scales with the learning-rate exponents in force at ``update`` (1-based)."""
     cs = [param.c_at(layer.index, update) for layer in param.layers]
-    return layer_scales(param.with_layers(c=cs), width, base_width=BASE_WIDTH, input_dim=data.input_dim,
-                        output_dim=data.output_dim, lr=first_lr if update == 1 else lr)
+    fixed = replace(param.with_layers(c=cs), warmup=())  # this update's exponents, no schedule on top
+    return layer_scales(fixed, width, base_width=BASE_WIDTH, input_dim=data.input_dim, output_dim=data.output_dim,
+                        lr=first_lr if update == 1 else lr)
 
 
 def run_ip(param: Parametrization, width: int, seeds: list[int], *, lr: float, first_lr: float | None = None,

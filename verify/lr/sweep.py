@@ -10,41 +10,36 @@ Job keys are deterministic: (config hash, width, seeds, lrs).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from theory.parametrization import Parametrization
 from verify.lr.search import Request, Round, SearchSettings, WidthResult, width_search
 from verify.lr.stability import Criterion
-from verify.lr.store import LrStore
 from verify.lr.train import LrJob, LrJobResult, LrRecord, LrSettings, train_lr_job
-from verify.width.sweep import InlineExecutor, describe
-from verify.width.train import TrainSettings
+from verify.runs.executors import InlineExecutor, submit_keyed
+from verify.runs.keys import config_key, describe, task_key
+from verify.runs.store import Store
 
 
-def describe_config(param: Parametrization, settings: LrSettings) -> dict[str, object]:
-    """What fixes a training's outcome (the parametrization without its LR exponent, and the settings).
+def description(param: Parametrization, settings: LrSettings) -> dict[str, Any]:
+    """What fixes a training's outcome: the parametrization without its LR exponent (the sweep varies the
+    global LR), and the settings.
 
-    The divergence criterion and the search settings are not part of it: they only decide which
-    trainings are run, so their records are shared between criteria."""
-    base = describe(param.with_(lr_exponent=0), TrainSettings())
-    base.pop("settings")
-    base.pop("eta0")
-    return {"kind": "lr-sweep", **base, "lr_settings": settings.as_dict()}
+    The divergence criterion and the search settings are not part of it: they only decide which trainings
+    are run, so their records are shared between criteria."""
+    return describe("lr-sweep", param.with_(lr_exponent=0), settings.as_dict())
 
 
 def config_hash(param: Parametrization, settings: LrSettings) -> str:
-    text = json.dumps(describe_config(param, settings), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return config_key(description(param, settings))
 
 
 def job_key(config: str, width: int, seeds: tuple[int, ...], lrs: tuple[float, ...]) -> str:
     """Deterministic task name of one training (Dask key)."""
-    text = json.dumps([config, width, list(seeds), [repr(x) for x in lrs]])
-    return f"lr-train-{config}-{width}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return task_key("lr-train", config, width, list(seeds), list(lrs))
 
 
 @dataclass
@@ -66,7 +61,7 @@ class _Pending:
 
 
 def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int], seeds: list[int],
-                 store: LrStore, *, criterion: Criterion | None = None, search: SearchSettings | None = None,
+                 store: Store, *, criterion: Criterion | None = None, search: SearchSettings | None = None,
                  executor: Executor | None = None, in_flight: int = 1, progress: bool = True,
                  on_result: Callable[[LrJobResult], None] | None = None, device: str = "cpu") -> SweepResult:
     """Search every width (resuming from ``store``), training on ``device``; return the per-width results."""
@@ -76,7 +71,7 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
     search = search or SearchSettings()
     param = param.with_(lr_exponent=0)
     config = config_hash(param, settings)
-    store.add_config(config, describe_config(param, settings))
+    store.add_config(config, description(param, settings))
     runner = executor or InlineExecutor()
     out = SweepResult(config=config, widths=sorted(widths), seeds=list(seeds), results={})
     pending: dict[int, _Pending] = {}
@@ -124,7 +119,7 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
             for future in done:
                 width = running.pop(future)
                 result = future.result()
-                store.write(config, result)
+                store.write_lr(config, result)
                 out.trained += 1
                 bar.update(1)
                 bar.set_postfix_str(f"n={width} widths done {len(out.results)}/{len(widths)}")
@@ -141,23 +136,19 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
     return out
 
 
-def _lookup(store: LrStore, config: str, width: int, request: Request, found: list[LrRecord]
+def _lookup(store: Store, config: str, width: int, request: Request, found: list[LrRecord]
             ) -> list[tuple[int, float]]:
     """Append stored records of ``request`` to ``found``; return the (seed, lr) pairs still to train."""
     missing = []
     for seed, lr in zip(*request, strict=True):
-        record = store.record(config, width, seed, lr)
-        if record is None:
+        stored = store.lr_run(config, width, seed, lr)
+        if stored is None:
             missing.append((seed, lr))
         else:
-            found.append(record)
+            found.append(LrRecord(seed=seed, lr=lr, **stored))
     return missing
 
 
 def _submit(executor: Executor, job: LrJob, key: str) -> Future[LrJobResult]:
-    """Submit with the deterministic key where the executor takes one (verify.runs.executors.DaskExecutor)."""
-    submit_keyed = getattr(executor, "submit_keyed", None)
-    if submit_keyed is not None:
-        future: Future[LrJobResult] = submit_keyed(key, train_lr_job, job)
-        return future
-    return executor.submit(train_lr_job, job)
+    future: Future[LrJobResult] = submit_keyed(executor, key, train_lr_job, job)
+    return future

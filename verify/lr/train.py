@@ -8,7 +8,7 @@ learning rate once the optimizer state is fixed, and their state (momentum buffe
 depend on the learning rate, so this is exactly the training with learning rate eta_s, seed by seed.
 
 ``train_lr_job`` is a top-level function of picklable arguments and returns small records (no tensors),
-so it runs unchanged in-process, in a process pool or on a Dask worker.
+so it runs unchanged in-process or on a Dask worker.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def train_lr_job(job: LrJob) -> LrJobResult:
     scales = layer_scales(param.with_(lr_exponent=0), job.width, base_width=settings.base_width,
                           input_dim=data.input_dim, output_dim=data.output_dim, lr=1.0, eps=settings.eps)
     model = BatchedMLP(scales, param.activation, init_weights(scales, list(job.seeds), job.width, device=device))
-    optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
+    optimizer = BatchedOptimizer.for_spec(param.optimizer, scales)
     eta = torch.tensor(job.lrs, dtype=torch.float32, device=device).view(-1, 1, 1)
     eval_x, eval_y = data.train_x[:settings.eval_size], data.train_y[:settings.eval_size]
     init = snapshot(model, probe_x)

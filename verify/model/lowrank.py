@@ -51,12 +51,13 @@ class Factors:
         return self.left[0].shape[1]
 
     @torch.no_grad()
-    def add_sgd_step(self, scales: list[LayerScale], dh: list[torch.Tensor], x_in: list[torch.Tensor]) -> None:
-        """Append the SGD update -lr * m * dh^T x of the mean batch loss (dh: (S, B, fan_out) of that loss,
-        x_in: (S or none, B, fan_in)), i.e. what ``BatchedOptimizer('sgd').step`` adds to the weights."""
+    def add_sgd_step(self, scales: list[LayerScale], dh: list[torch.Tensor], x_in: list[torch.Tensor],
+                     update: int) -> None:
+        """Append SGD update ``update`` (1-based), -lr * m * dh^T x of the mean batch loss (dh: (S, B, fan_out)
+        of that loss, x_in: (S or none, B, fan_in)), i.e. what ``BatchedOptimizer('sgd').step`` adds."""
         for i, (scale, g, x) in enumerate(zip(scales, dh, x_in, strict=True)):
             x = x.expand(g.shape[0], *x.shape[-2:])
-            self.left[i] = torch.cat([self.left[i], g * (-scale.lr * scale.multiplier)], dim=1)
+            self.left[i] = torch.cat([self.left[i], g * (-scale.lr_at(update) * scale.multiplier)], dim=1)
             self.right[i] = torch.cat([self.right[i], x], dim=1)
 
     @torch.no_grad()

@@ -2,7 +2,8 @@
 
 Layer l (1..L+1) of width n computes ``h^l = (n/n0)^{-a_l} x^{l-1} @ w^l^T`` with trainable ``w^l``,
 ``w^l_ij ~ N(0, std_l^2)``, ``std_l = gain * (n/n0)^{-b_l} / sqrt(fan_in_base_l)`` and learning rate
-``eta0 * (n/n0)^{X - c_l}`` (X = ``param.lr_exponent``).  Constants, chosen so that every layer is
+``eta0 * (n/n0)^{X - c_l}`` (X = ``param.lr_exponent``; the first updates use the warm-up exponents
+``param.c_at(l, t)`` where the parametrization has a schedule).  Constants, chosen so that every layer is
 He-initialised at the base width n0 whatever the exponents are:
 
 * ``gain``: sqrt(2) for relu and gelu (He), 1 for linear, tanh and sigmoid; the readout uses the same
@@ -29,7 +30,7 @@ from theory.exponents import Exponent, format_exponent, parse_exponent, to_fract
 from theory.parametrization import Parametrization
 
 GAINS = {"relu": math.sqrt(2.0), "gelu": math.sqrt(2.0), "linear": 1.0, "tanh": 1.0, "sigmoid": 1.0}
-ACTIVATIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu, "linear": lambda h: h,
+TORCH_ACTIVATIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu, "linear": lambda h: h,
                "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
@@ -41,9 +42,14 @@ class LayerScale:
     fan_out: int
     multiplier: float
     init_std: float
-    lr: float
+    lr: float  # the layer's own learning rate (every update after the warm-up)
     eps: float
     zero_init: bool
+    warmup_lrs: tuple[float, ...] = ()  # learning rates of updates 1, 2, ... (Parametrization.warmup)
+
+    def lr_at(self, update: int) -> float:
+        """Learning rate of update ``update`` (1-based): the warm-up schedule first, then ``lr``."""
+        return self.warmup_lrs[update - 1] if update <= len(self.warmup_lrs) else self.lr
 
 
 @functools.lru_cache(maxsize=1024)
@@ -71,11 +77,14 @@ def layer_scales(param: Parametrization, width: int, *, base_width: int, input_d
         a = _number(layer.a, f"a[{layer.index}]")
         b = _number(layer.b, f"b[{layer.index}]")
         c = _number(layer.c, f"c[{layer.index}]")
+        warmup = tuple(lr * ratio ** (x - _number(param.c_at(layer.index, t), f"warmup c[{layer.index}]"))
+                       for t in range(1, len(param.warmup) + 1))
         eps_exp = layer.eps_exponent if layer.eps_exponent is not None else param.optimizer.eps_exponent
         layer_eps = eps if eps_exp is None else eps * ratio ** (-_number(eps_exp, f"eps_exponent[{layer.index}]"))
         out.append(LayerScale(fan_in=fan_in, fan_out=fan_out, multiplier=ratio ** (-a),
                               init_std=gain * ratio ** (-b) / math.sqrt(fan_in_base),
-                              lr=lr * ratio ** (x - c), eps=layer_eps, zero_init=layer.zero_init))
+                              lr=lr * ratio ** (x - c), eps=layer_eps, zero_init=layer.zero_init,
+                              warmup_lrs=warmup))
     return out
 
 
@@ -150,7 +159,7 @@ class BatchedMLP:
 
     def __init__(self, scales: list[LayerScale], activation: str, weights: list[torch.Tensor]) -> None:
         self.scales = scales
-        self.phi = ACTIVATIONS[activation]
+        self.phi = TORCH_ACTIVATIONS[activation]
         self.weights = weights
 
     def forward(self, inputs: torch.Tensor, weights: list[torch.Tensor] | None = None) -> Forward:

@@ -2,7 +2,10 @@
 
 SGD (with optional momentum, dampening 0, no Nesterov) and Adam follow ``torch.optim.SGD``/``Adam`` update
 formulas operation for operation; signSGD is ``w -= lr * sign(g)``; Muon is momentum SGD whose update is
-orthogonalised by 5 Newton-Schulz iterations (Jordan et al.'s quintic coefficients), per seed and layer.
+orthogonalised by 5 Newton-Schulz iterations (Jordan et al.'s quintic coefficients), per seed and layer, and
+multiplied by the shape factor of ``theory.parametrization.muon_scale_factor`` (the engine derives from the
+same function).  Update t uses each layer's ``LayerScale.lr_at(t)``, so warm-up schedules are trained as derived.
+Adafactor exists in the engine only: ``for_spec`` refuses it with one line.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 import torch
 
 from theory.errors import InputError
+from theory.parametrization import Optimizer, muon_scale_factor
 from verify.model.mlp import LayerScale
 
 SUPPORTED = ("sgd", "adam", "signsgd", "muon")
@@ -35,15 +39,21 @@ class BatchedOptimizer:
     """One optimizer for all layers; per-layer learning rate and epsilon come from the LayerScales."""
 
     def __init__(self, name: str, scales: list[LayerScale], *, momentum: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999)) -> None:
+                 betas: tuple[float, float] = (0.9, 0.999), muon_scale: str = "jordan") -> None:
         if name not in SUPPORTED:
             raise InputError(f"optimizer {name!r}: the torch trainer supports {', '.join(SUPPORTED)}")
         self.name = name
         self.scales = scales
         self.momentum = momentum
         self.betas = betas
+        self.muon_scale = muon_scale
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in scales]
+
+    @classmethod
+    def for_spec(cls, spec: Optimizer, scales: list[LayerScale]) -> BatchedOptimizer:
+        """The optimizer a Parametrization's ``Optimizer`` describes (every field it has is applied)."""
+        return cls(spec.name, scales, momentum=spec.momentum, muon_scale=spec.muon_scale)
 
     @torch.no_grad()
     def step(self, weights: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
@@ -62,8 +72,8 @@ class BatchedOptimizer:
             if self.name == "signsgd":
                 direction = torch.sign(g)
             elif self.name == "muon":
-                direction = newton_schulz(direction) * math.sqrt(max(1.0, g.shape[1] / g.shape[2]))
-            w.add_(direction, alpha=-scale.lr)
+                direction = newton_schulz(direction) * muon_scale_factor(self.muon_scale, g.shape[2], g.shape[1])
+            w.add_(direction, alpha=-scale.lr_at(self.steps))
 
     def _adam(self, w: torch.Tensor, g: torch.Tensor, scale: LayerScale, state: dict[str, torch.Tensor]) -> None:
         beta1, beta2 = self.betas
@@ -76,4 +86,4 @@ class BatchedOptimizer:
         bias1 = 1 - beta1**self.steps
         bias2_sqrt = math.sqrt(1 - beta2**self.steps)
         denom = (v.sqrt() / bias2_sqrt).add_(scale.eps)
-        w.addcdiv_(m, denom, value=-scale.lr / bias1)
+        w.addcdiv_(m, denom, value=-scale.lr_at(self.steps) / bias1)

@@ -1,16 +1,18 @@
-"""The Dask engine behind the Executor seam (optional extra: ``pip install abcscale[dask]``).
+"""The one Executor seam of every sweeping command: in-process by default, Dask when asked.
 
+Trainings are independent tasks submitted to a ``concurrent.futures.Executor``:
+
+* the default: ``InlineExecutor``, which runs each task in this process when it is submitted;
 * ``--workers N`` (N >= 2): a ``LocalCluster(n_workers=N, threads_per_worker=1, processes=True,
   host="127.0.0.1", dashboard_address=None)``: worker processes on the loopback interface only;
 * ``--scheduler tcp://HOST:PORT``: an existing scheduler (and so any cluster Dask reaches, e.g. Slurm via
   dask-jobqueue);
-* otherwise (the default) the in-process serial executor, no Dask at all.
 
 Every worker pins torch to ``threads`` CPU threads through a WorkerPlugin (verify.runs.dask_plugin), so
-small machines are not oversubscribed.  Tasks carry deterministic keys (verify.lr.sweep.job_key), so
+small machines are not oversubscribed.  Tasks carry deterministic keys (``verify.runs.keys.task_key``), so
 resubmitting a finished training in the same session returns the existing result.  Workers spawn fresh
 interpreters: scripts that call this must guard their entry point with ``if __name__ == "__main__":``
-(the abcscale CLI does).  Dask is imported only here, lazily.
+(the abcscale CLI does).  Dask (optional extra: ``pip install abcscale[dask]``) is imported only here, lazily.
 """
 
 from __future__ import annotations
@@ -21,7 +23,25 @@ from contextlib import contextmanager
 from typing import Any
 
 from theory.errors import InputError
-from verify.width.sweep import InlineExecutor
+
+
+class InlineExecutor(Executor):
+    """Runs each task in this process when it is submitted (the default: no workers, no Dask)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # handed to the driver through the future, like any executor
+            future.set_exception(err)
+        return future
+
+
+def submit_keyed(executor: Executor, key: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """``executor.submit(fn, *args)``, as the task named ``key`` where the executor names tasks (Dask)."""
+    if isinstance(executor, DaskExecutor):
+        return executor.submit_keyed(key, fn, *args)
+    return executor.submit(fn, *args)
 
 
 class DaskExecutor(Executor):

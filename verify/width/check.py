@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,8 +11,9 @@ import sympy
 from theory.errors import InputError
 from theory.exponents import Exponent
 from theory.parametrization import Parametrization
+from verify.runs.executors import executor_for
 from verify.runs.store import Store
-from verify.width.sweep import config_hash, executor_for, run_sweep
+from verify.width.sweep import config_hash, train_widths
 from verify.width.train import TrainSettings
 from verify.width.verdict import DEFAULT_TOLERANCE, Row, judge, value_table
 
@@ -50,7 +52,8 @@ def choose_lr_exponent(param: Parametrization, given: str | None) -> tuple[Param
 
 
 def run(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
-        predict: Parametrization | None = None, workers: int = 1, tolerance: float = DEFAULT_TOLERANCE,
+        predict: Parametrization | None = None, workers: int = 1,
+        scheduler: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
         progress: bool = True, lr_source: str = "given", device: str = "cpu") -> Outcome:
     """Train (resuming from ``db``), then judge against the engine's exponents for ``predict`` (or ``param``)."""
     from theory.engine import derive
@@ -63,9 +66,11 @@ def run(param: Parametrization, settings: TrainSettings, widths: list[int], seed
     try:
         finished = store.finished(config_hash(param, settings))
         resumed = sum((width, seed) in finished for width in widths for seed in seeds)
-        with executor_for(workers) as executor:
-            config = run_sweep(param, settings, widths, seeds, store, executor=executor, in_flight=workers,
-                               progress=progress, device=device)
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with executor_for(workers, scheduler, threads=threads) as executor:
+            config = train_widths(param, settings, widths, seeds, store, executor=executor,
+                                  in_flight=max(workers, 4 if scheduler else 1),
+                                  progress=progress, device=device)
         values = value_table(store.measurements(config), widths, seeds)
         runs = [r for r in store.runs(config) if r["width"] in widths and r["seed"] in seeds]
     finally:

@@ -32,7 +32,7 @@ from theory.errors import InputError
 from theory.parametrization import ROLES, Parametrization, Role
 from theory.symmetry import multiplier_free
 from verify.data import Dataset
-from verify.model.mlp import ACTIVATIONS, LayerScale, layer_scales, per_seed_loss, seed_key
+from verify.model.mlp import TORCH_ACTIVATIONS, LayerScale, layer_scales, per_seed_loss, seed_key
 from verify.width.train import JobResult, Record, TrainSettings, load_data
 from verify.width.verdict import DEFAULT_TOLERANCE, Row, judge, value_table
 
@@ -156,7 +156,7 @@ def _rms(t: torch.Tensor) -> float:
 
 def _check_chain(seen: dict[int, tuple[torch.Tensor, torch.Tensor]], weights: Sequence[torch.Tensor],
                  plan: Sequence[RoleParameter], activation: str, logits: torch.Tensor) -> None:
-    phi = ACTIVATIONS[activation]
+    phi = TORCH_ACTIVATIONS[activation]
     for i, rp in enumerate(plan):
         x, h = seen[i]
         # float32 products in another summation order: relative differences ~1e-6
@@ -204,6 +204,8 @@ def _train_one(module: torch.nn.Module, plan: Sequence[RoleParameter], param: Pa
         for step in range(settings.steps + 1):
             if step > 0:
                 x, y = data.batch(step, settings.batch_size)
+                for group, rp in zip(optimizer.param_groups, plan, strict=True):
+                    group["lr"] = rp.scale.lr_at(step)  # warm-up schedules (Parametrization.warmup) first
                 optimizer.zero_grad()
                 per_seed_loss(module(x).unsqueeze(0), y, param.loss).sum().backward()
                 optimizer.step()

@@ -1,7 +1,7 @@
 """One job = all requested seeds of one width, trained together and measured at every step.
 
 ``train_job`` is a top-level function of picklable arguments, so any ``concurrent.futures.Executor``
-(in-process, process pool, Dask) can run it.  A seed whose weights or measurements stop being finite is
+(in-process or Dask, ``verify.runs.executors``) can run it.  A seed whose weights or measurements stop being finite is
 recorded as diverged at that step; the other seeds of the batch continue unaffected.
 """
 
@@ -121,7 +121,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
                           output_dim=data.output_dim, lr=eta0, eps=settings.eps)
     weights = [w.detach() for w in init_weights(scales, list(job.seeds), job.width, device=device)]
     model = BatchedMLP(scales, param.activation, weights)
-    optimizer = BatchedOptimizer(param.optimizer.name, scales, momentum=param.optimizer.momentum)
+    optimizer = BatchedOptimizer.for_spec(param.optimizer, scales)
     factors = Factors.empty(scales, len(job.seeds), device) if low_rank and low_rank_applies(
         param.optimizer.name, param.optimizer.momentum, settings.batch_size, job.width) else None
     rows = probe_x.shape[0]
@@ -170,7 +170,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
             weights = factors.dense(init.weights)  # the factors would grow too thick: dense from here on
             model.weights, factors = weights, None
         if factors is not None:
-            factors.add_sgd_step(scales, dh, x_in)
+            factors.add_sgd_step(scales, dh, x_in, update=step + 1)
         else:
             with torch.no_grad():
                 grads = [_weight_gradient(scale, g, x) for scale, g, x in zip(scales, dh, x_in, strict=True)]
