@@ -22,9 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 from theory.config import load_toml, resolve
-from theory.engine import QUANTITIES, Report
+from theory.engine import Report
 from theory.parametrization import Layer, Optimizer, Parametrization
 from theory.presets import PRESETS, get_preset
+from theory.quantities import QUANTITIES
 from theory.solver import Solution
 from theory.symmetry import Equivalence
 

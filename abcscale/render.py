@@ -6,16 +6,12 @@ from abcscale.commands._common import text_table
 from theory.depth import DEPTH_QUANTITIES, DepthReport, Pair
 from theory.engine import Report
 from theory.exponents import Exponent, format_exponent
+from theory.quantities import BY_NAME
 
-COLUMNS = [
-    ("init_preactivation", "init h"),
-    ("backward_gradient", "backward"),
-    ("weight_gradient", "grad w"),
-    ("weight_update", "dw"),
-    ("effective_update", "dW x"),
-    ("propagating_update", "W0 dx"),
-    ("feature_update", "dx"),
-]
+# the per-layer columns of a report, in the order a layer's training flows (labels from theory.quantities)
+COLUMNS = [(name, BY_NAME[name].label) for name in
+           ("init_preactivation", "backward_gradient", "weight_gradient", "weight_update", "effective_update",
+            "propagating_update", "feature_update")]
 
 
 def _fmt(value: Exponent | None) -> str:

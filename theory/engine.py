@@ -21,6 +21,8 @@ from theory.exponents import Exponent, format_exponent
 from theory.graph import build_graph, evaluate
 from theory.parametrization import Parametrization
 from theory.piecewise import PiecewiseLinear
+from theory.quantities import QUANTITIES, REGISTRY
+from theory.quantities import quantity as quantity_named
 from theory.regimes import (
     CATASTROPHIC,
     CONTROLLED,
@@ -33,26 +35,6 @@ from theory.regimes import (
 )
 
 DEFAULT_HORIZON = 4
-QUANTITIES = (
-    "init_preactivation",
-    "preactivation_update",
-    "feature_update",
-    "effective_update",
-    "propagating_update",
-    "backward_gradient",
-    "weight_gradient",
-    "weight_update",
-)
-_NODE_OF = {
-    "preactivation_update": "dh",
-    "effective_update": "eff",
-    "propagating_update": "prop",
-    "backward_gradient": "g",
-    "weight_gradient": "G",
-    "weight_update": "dw",
-}
-_UPDATE_QUANTITIES = {"preactivation_update", "feature_update", "effective_update", "propagating_update",
-                      "weight_update"}
 
 
 @dataclass
@@ -100,11 +82,7 @@ class Report:
 
     def exponent(self, quantity: str, layer: int, step: int) -> Exponent | None:
         """Exponent of ``quantity`` at ``layer`` after ``step`` updates (settled value past the horizon)."""
-        if quantity not in QUANTITIES:
-            from theory.errors import InputError
-            from theory.parametrization import suggest
-
-            raise InputError(f"unknown quantity {quantity!r}{suggest(quantity, QUANTITIES)}")
+        quantity_named(quantity)  # InputError with suggestions for an unknown name
         if not 1 <= layer <= len(self.layers):
             from theory.errors import InputError
 
@@ -210,17 +188,13 @@ def _steps_table(values: dict[Any, Maybe], top: int, horizon: int, x: sympy.Symb
     table: dict[tuple[str, int, int], Exponent | None] = {}
     for l in range(1, top + 1):
         for t in range(horizon + 1):
-            for q in QUANTITIES:
-                if q == "init_preactivation":
-                    v = values[("h", l, 0)]
-                elif q == "feature_update":
-                    v = values.get(("dx", l, t)) if l < top else values.get(("dh", l, t))
-                else:
-                    v = values.get((_NODE_OF[q], l, t))
-                if q in _UPDATE_QUANTITIES and t == 0:
-                    table[(q, l, t)] = None
+            for q in REGISTRY:
+                if q.is_update and t == 0:
+                    table[(q.name, l, t)] = None
                     continue
-                table[(q, l, t)] = None if v is None else to_sympy(v, x)
+                node = q.node_at(l, top)
+                v = values[("h", l, 0)] if node == "h0" else values.get((node, l, t))
+                table[(q.name, l, t)] = None if v is None else to_sympy(v, x)
     return table
 
 

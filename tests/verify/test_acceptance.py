@@ -100,7 +100,7 @@ def test_misscaled_layer_fails_exactly_where_the_engine_differs(tmp_path: Path,
     its own +1/2, so 'exactly' would be decided by a finite-width mixture; see docs/verify.md.)"""
     from theory.config import resolve
     from theory.engine import derive
-    from verify.width.verdict import judged_points
+    from theory.quantities import judged_points
 
     wrong = tmp_path / "sp_fast_input.toml"
     wrong.write_text('preset = "sp"\nlr_exponent = "-1/2"\n[input]\nc = "-1/2"\n')

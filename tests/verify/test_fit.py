@@ -8,8 +8,9 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from theory.quantities import judged_points
 from verify.fit import fit_slope
-from verify.width.verdict import judge_one, judged_points
+from verify.width.verdict import judge_one
 
 
 @settings(max_examples=30, deadline=None)

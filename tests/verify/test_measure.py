@@ -111,3 +111,23 @@ def test_rms_float32_accumulation_and_overflow() -> None:
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, _rms64(huge), rtol=1e-6, atol=0)
     assert torch.isnan(rms(torch.full((2, 3, 4), float("nan")))).all()
+
+
+def test_measurements_name_the_registered_quantities() -> None:
+    from theory.presets import get_preset
+    from theory.quantities import QUANTITIES, REGISTRY
+    from verify.data import synthetic
+    from verify.model.measure import measure, snapshot
+    from verify.model.mlp import BatchedMLP, init_weights, layer_scales
+
+    param = get_preset("sp", layers=2)
+    data = synthetic("ce", input_dim=4, classes=3, probe_size=8)
+    scales = layer_scales(param, 16, base_width=16, input_dim=4, output_dim=3, lr=0.1)
+    model = BatchedMLP(scales, "relu", [w.detach() for w in init_weights(scales, [0], 16)])
+    init = snapshot(model, data.probe_x)
+    with torch.no_grad():
+        model.weights = [w + 0.01 for w in model.weights]
+    measured = measure(model, data.probe_x, data.probe_y, "ce", init, step=1)
+    assert {q for q, _ in measured} == set(QUANTITIES) - {"init_preactivation"}
+    assert {q for q, _ in measure(model, data.probe_x, data.probe_y, "ce", init, step=0)} == {
+        q.name for q in REGISTRY if not q.is_update}

@@ -8,25 +8,15 @@ from collections.abc import Sequence
 import sympy
 
 from theory.config import resolve
-from theory.engine import QUANTITIES, Report, derive
+from theory.engine import Report, derive
 from theory.errors import InputError
 from theory.exponents import format_exponent
 from theory.parametrization import Parametrization
+from theory.quantities import BY_NAME, QUANTITIES
 from theory.regimes import Phase
 from theory.tables.model import Cell, Column, Interval, Power, Table, Text
 from theory.tables.quantities import cell_for, check_quantity, exact
 
-# short headers of the per-layer quantities: (plain text, LaTeX)
-QUANTITY_HEADERS: dict[str, tuple[str, str]] = {
-    "init_preactivation": ("h_0", r"$h_0$"),
-    "preactivation_update": ("dh", r"$\Delta h$"),
-    "feature_update": ("dx", r"$\Delta x$"),
-    "effective_update": ("dW x", r"$\Delta W\,x$"),
-    "propagating_update": ("W_0 dx", r"$W_0\,\Delta x$"),
-    "backward_gradient": ("dL/dh", r"$\partial\mathcal{L}/\partial h$"),
-    "weight_gradient": ("dL/dw", r"$\partial\mathcal{L}/\partial w$"),
-    "weight_update": ("dw", r"$\Delta w$"),
-}
 PER_LAYER_DEFAULT = ("init_preactivation", "backward_gradient", "weight_update", "effective_update",
                      "propagating_update", "feature_update")
 
@@ -80,7 +70,7 @@ def per_layer_table(param: Parametrization, quantities: Sequence[str] = PER_LAYE
     report = derive(param, horizon=horizon)
     columns = [Column("layer"), Column("role"), Column("a", latex="$a$"), Column("b", latex="$b$"),
                Column("c", latex="$c$")]
-    columns += [Column(QUANTITY_HEADERS[q][0], latex=QUANTITY_HEADERS[q][1]) for q in quantities]
+    columns += [Column(BY_NAME[q].label, latex=BY_NAME[q].latex) for q in quantities]
     columns.append(Column("verdict"))
     rows: list[list[Cell]] = [[Text(str(lr.index)), Text(lr.role), Power(lr.a), Power(lr.b), Power(lr.c),
              *[Power(exact(lr.values[q])) for q in quantities], Text(lr.verdict or "?")] for lr in report.layers]

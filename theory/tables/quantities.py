@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import sympy
 
-from theory.engine import QUANTITIES, Report
+from theory.engine import Report
 from theory.errors import InputError
 from theory.exponents import Exponent
 from theory.parametrization import Parametrization, suggest
+from theory.quantities import QUANTITIES
 from theory.tables.model import Cell, Power, Text
 
 

@@ -38,9 +38,6 @@ import torch
 
 from verify.model.mlp import BatchedMLP, Forward, LayerScale, per_seed_loss
 
-QUANTITIES = ("init_preactivation", "preactivation_update", "feature_update", "effective_update",
-              "propagating_update", "backward_gradient", "weight_gradient", "weight_update")
-
 Values = dict[tuple[str, int], torch.Tensor]
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from verify.model.measure import QUANTITIES
+from theory.quantities import QUANTITIES
 
 if TYPE_CHECKING:
     from verify.width.check import Outcome

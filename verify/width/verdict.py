@@ -1,13 +1,10 @@
 """Predicted exponent | measured slope +- CI | PASS/FAIL, for the quantities where the theory speaks.
 
-Which step each quantity is judged at (reference theory-width.md section 3.9):
-* init_preactivation, backward_gradient, weight_gradient: step 0 (the initialisation, where the
-  scale rules are exact and which produces the first update);
-* every update quantity: step 1 (the first update, where the theory's one-step counting is exact; the
-  readout's sqrt(n) logit jump of step 1 is largely undone by later steps, so layer L+1 is judged here only);
-* feature_update of layers 1..L: also at the last step (Theta(1) hidden feature learning persists).
-A row PASSes when |measured - predicted| <= tolerance.  The default tolerance 0.15 is the finite-width
-bias measured on readout quantities at widths <= 4096 (reference 3.9), re-measured in docs/verify.md.
+Which step each quantity is judged at is part of its definition in ``theory.quantities`` (the one registry
+the engine and the measurements share): gradients and pre-activations at init at step 0, updates at step 1,
+hidden feature updates also at the last step.  A row PASSes when |measured - predicted| <= tolerance.  The
+default tolerance 0.15 is the finite-width bias measured on readout quantities at widths <= 4096 (reference
+3.9), re-measured in docs/verify.md.
 """
 
 from __future__ import annotations
@@ -22,11 +19,10 @@ import numpy as np
 import sympy
 
 from theory.exponents import format_exponent
+from theory.quantities import judged_points
 from verify.fit import SlopeFit, fit_slope
-from verify.model.measure import QUANTITIES
 
 DEFAULT_TOLERANCE = 0.15
-STEP0_QUANTITIES = ("init_preactivation", "backward_gradient", "weight_gradient")
 
 
 class Predictions(Protocol):
@@ -46,22 +42,6 @@ class Row:
     high: float | None
     verdict: str  # PASS, FAIL, or SKIP (no prediction)
     note: str = ""
-
-
-def judged_points(n_layers: int, steps: int) -> list[tuple[str, int, int]]:
-    """(quantity, layer, step) triples that are judged, for L+1 = ``n_layers`` weight matrices."""
-    points = []
-    for quantity in QUANTITIES:
-        for layer in range(1, n_layers + 1):
-            if quantity == "propagating_update" and layer == 1:
-                continue
-            if quantity in STEP0_QUANTITIES:
-                points.append((quantity, layer, 0))
-                continue
-            points.append((quantity, layer, 1))
-            if quantity == "feature_update" and layer < n_layers and steps > 1:
-                points.append((quantity, layer, steps))
-    return points
 
 
 def value_table(rows: Sequence[tuple[int, int, int, str, int, float | None]], widths: Sequence[int],
