@@ -26,6 +26,7 @@ from theory.regimes import (
     STABLE,
     TRAINABLE,
     Phase,
+    blows_up,
     classify,
     phase_diagram,
     predicates,
@@ -304,8 +305,9 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     settled_at = _settled_at(steps, top, horizon) if regime is not None else None
     if regime is not None and settled_at is None:
         notes.append(f"exponents still grow at step {horizon}: the feedback compounds (catastrophic)"
-                     + ("; a vanishing initialisation can take about one step per layer to be lifted, so a longer "
-                        "horizon tells a slow escape from a blow-up" if vanishing else ""))
+                     + ("; nothing has blown up yet, and a vanishing initialisation can take about one step per "
+                        "layer to be lifted: a longer horizon tells a slow escape from a blow-up"
+                        if vanishing and not blows_up(pred) else ""))
 
     logits = {"init": steps[("init_preactivation", top, 0)],
               "update": steps[("feature_update", top, horizon)],

@@ -88,9 +88,14 @@ def vanishes(value: Maybe, at: Fraction | None = None) -> bool:
     return bool(value < 0)
 
 
+def blows_up(p: Predicates, at: Fraction | None = None) -> bool:
+    """Features or chi grow with n within the horizon (catastrophic without the growth criterion)."""
+    return _positive(p.features, at) or _positive(p.chi, at)
+
+
 def classify(p: Predicates, at: Fraction | None = None) -> str:
     """Regime for numeric predicates (or piecewise-linear ones evaluated at ``at``), by the module's precedence."""
-    if _positive(p.features, at) or _positive(p.chi, at) or _positive(p.growth, at):
+    if blows_up(p, at) or _positive(p.growth, at):
         return CATASTROPHIC
     if vanishes(p.init, at):
         return VANISHING
