@@ -46,6 +46,15 @@ def test_derive_vanishing_initialisation(tmp_path):
     assert [v["layer"] for v in llr["vanishing_init"]] == [2, 3]
 
 
+def test_slow_lift_of_a_vanishing_init_needs_a_longer_horizon():
+    # docs/limitations.md: IP-LLR with tanh lifts one layer per step; at horizon 4 the climb looks like a blow-up
+    short = abcscale("derive", "ip-llr", "--layers", "6", "--activation", "tanh")
+    assert "regime: catastrophic" in short.stdout and "a longer horizon tells a slow escape" in short.stdout
+    long = abcscale("derive", "ip-llr", "--layers", "6", "--activation", "tanh", "--horizon", "8")
+    assert "regime: vanishing-init" in long.stdout
+    assert "from step 5 on every hidden pre-activation is Theta(1)" in long.stdout
+
+
 def test_derive_table_and_symbolic_phase_diagram():
     result = abcscale("derive", "sp", "--optimizer", "adam", "--lr-exponent", "x")
     assert result.returncode == 0, result.stderr
