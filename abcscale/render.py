@@ -19,6 +19,13 @@ def _fmt(value: Exponent | None) -> str:
     return "-" if text in ("-", "-inf") else text
 
 
+def _lr_limit(report: Report, value: Exponent | None) -> str:
+    """A maximal LR exponent, or why there is none (no stable x: vanishing init or blow-up everywhere)."""
+    if value is not None:
+        return _fmt(value)
+    return "none (vanishing initialisation)" if report.vanishing_init else "none"
+
+
 def render_report(report: Report) -> str:
     p = report.parametrization
     lines = [
@@ -33,8 +40,8 @@ def render_report(report: Report) -> str:
                      f"nontrivial: {'yes' if report.nontrivial else 'no'}")
     if report.phases is not None:
         attained = "" if report.max_stable_attained or report.max_stable_lr_exponent is None else " (not attained)"
-        lines.append(f"max stable LR exponent: {_fmt(report.max_stable_lr_exponent)}{attained}    "
-                     f"largest with bounded logits: {_fmt(report.max_bounded_logits_lr_exponent)}")
+        lines.append(f"max stable LR exponent: {_lr_limit(report, report.max_stable_lr_exponent)}{attained}    "
+                     f"largest with bounded logits: {_lr_limit(report, report.max_bounded_logits_lr_exponent)}")
         lines.append("phases over x: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
     lines.append("")
     if report.regime is not None:

@@ -39,6 +39,10 @@ EXECUTED_BY: dict[str, str] = {
         "tests/test_docs_pages.py::test_tables_page_shows_the_error_messages",
     "abcscale table --params sp --layers 1 --quantity feature_update --layer hidden":
         "tests/test_docs_pages.py::test_tables_page_shows_the_error_messages",
+    "abcscale derive ip-llr --layers 6 --activation tanh":
+        "tests/cli/test_derive_cli.py::test_slow_lift_of_a_vanishing_init_needs_a_longer_horizon",
+    "abcscale derive ip-llr --layers 6 --activation tanh --horizon 8":
+        "tests/cli/test_derive_cli.py::test_slow_lift_of_a_vanishing_init_needs_a_longer_horizon",
     "abcscale table --paper tp4 --format latex --standalone -o tp4.tex":
         "tests/test_docs_pages.py::test_tables_page_latex_file_is_the_printed_table",
     "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 && .venv/bin/pip install -e \".[dask,dev]\" "

@@ -25,13 +25,15 @@ from theory.quantities import QUANTITIES, REGISTRY
 from theory.quantities import quantity as quantity_named
 from theory.regimes import (
     CATASTROPHIC,
-    CONTROLLED,
     STABLE,
+    TRAINABLE,
     Phase,
+    blows_up,
     classify,
     phase_diagram,
     predicates,
     sup_where,
+    vanishes,
 )
 
 DEFAULT_HORIZON = 4
@@ -79,6 +81,10 @@ class Report:
     settled_at: int | None
     notes: list[str] = field(default_factory=list)
     _steps: dict[tuple[str, int, int], Exponent | None] = field(default_factory=dict, repr=False)
+    # hidden layers whose pre-activation vanishes at init: layer -> exponent of h^l_0 (-oo: exactly zero)
+    vanishing_init: dict[int, Exponent] = field(default_factory=dict)
+    # with a vanishing init: the step from which every hidden pre-activation is Theta(1) (None: not by the horizon)
+    init_lifted_at: int | None = None
 
     def exponent(self, quantity: str, layer: int, step: int) -> Exponent | None:
         """Exponent of ``quantity`` at ``layer`` after ``step`` updates (settled value past the horizon)."""
@@ -123,6 +129,8 @@ class Report:
             ],
             "horizon": self.horizon,
             "settled_at": self.settled_at,
+            "vanishing_init": [{"layer": l, "init_preactivation": s(v)} for l, v in self.vanishing_init.items()],
+            "init_lifted_at": self.init_lifted_at,
             "notes": self.notes,
         }
 
@@ -252,11 +260,11 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     if not others:
         pl_values = evaluate(graph, _inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
         phases = phase_diagram(predicates(pl_values, top, horizon))
-        sup, attained, unbounded = sup_where(phases, (STABLE, CONTROLLED))
+        sup, attained, unbounded = sup_where(phases, TRAINABLE)
         max_stable = sympy.oo if unbounded else _sym(sup)
         bsup, _, bunbounded = sup_where(phases, (STABLE,))
         max_bounded = sympy.oo if bunbounded else _sym(bsup)
-        if sup is None and not unbounded:
+        if all(phase.regime == CATASTROPHIC for phase in phases):
             notes.append("catastrophic at every learning-rate exponent (check the initialisation)")
 
     # 3) per-layer summaries at the horizon and at the first step
@@ -268,16 +276,92 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
         verdict = _verdict(vals["feature_update"]) if regime is not None else None
         layers.append(LayerReport(l, layer.role, layer.a, layer.b, layer.c, vals, first, verdict))
 
+    vanishing = {} if others else _vanishing_layers(values, top)
     settled_at = _settled_at(steps, top, horizon) if regime is not None else None
     if regime is not None and settled_at is None:
-        notes.append(f"exponents still grow at step {horizon}: the feedback compounds (catastrophic)")
+        notes.append(f"exponents still grow at step {horizon}: the feedback compounds (catastrophic)"
+                     + ("; nothing has blown up yet, and a vanishing initialisation can take about one step per "
+                        "layer to be lifted: a longer horizon tells a slow escape from a blow-up"
+                        if vanishing and not blows_up(pred) else ""))
 
     logits = {"init": steps[("init_preactivation", top, 0)],
               "update": steps[("feature_update", top, horizon)],
               "first_step_update": steps[("feature_update", top, 1)]}
     dynamics, nontrivial = _dynamics(param, regime, layers, logits)
+    numeric = x_symbol is None and regime is not None and regime != CATASTROPHIC
+    lifted_at = _lifted_at(values, top, horizon) if vanishing and numeric else None
+    if vanishing:
+        notes += _vanishing_notes(param, vanishing, values if numeric else None, lifted_at, horizon, dynamics,
+                                  logits["update"])
     return Report(param, regime, dynamics, nontrivial, max_stable, attained, max_bounded, phases, logits, layers,
-                  horizon, settled_at, notes, steps)
+                  horizon, settled_at, notes, steps, vanishing_init=vanishing, init_lifted_at=lifted_at)
+
+
+def _vanishing_layers(values: dict[Any, Maybe], top: int) -> dict[int, Exponent]:
+    """Hidden layers l <= L whose pre-activation h^l_0 vanishes with n: layer -> exponent (-oo if exactly 0).
+
+    Read off the derived init exponents (numbers, or piecewise-linear functions of x that are constant:
+    the initialisation does not see the learning rate).  The readout is left out: TP4 allows small logits.
+    """
+    out: dict[int, Exponent] = {}
+    for l in range(1, top):
+        value = values[("h", l, 0)]
+        if isinstance(value, PiecewiseLinear):
+            value = value(0)
+        if value is None:
+            out[l] = -sympy.oo
+        elif value < 0:
+            out[l] = to_sympy(value)
+    return out
+
+
+def _lifted_at(values: dict[Any, Maybe], top: int, horizon: int) -> int | None:
+    """First step from which every hidden pre-activation h^l_t is Theta(1) up to the horizon (None: never)."""
+    lifted = [all(values[("h", l, t)] == 0 for l in range(1, top)) for t in range(horizon + 1)]
+    if not lifted[-1]:
+        return None
+    return 1 + max(t for t, ok in enumerate(lifted) if not ok)  # step 0 vanishes
+
+
+def _power(name: str, exponent: Exponent) -> str:
+    return f"{name} = 0" if exponent == -sympy.oo else f"{name} ~ n^{format_exponent(exponent)}"
+
+
+def _vanishing_notes(param: Parametrization, vanishing: dict[int, Exponent], values: dict[Any, Maybe] | None,
+                     lifted_at: int | None, horizon: int, dynamics: str | None,
+                     logit_change: Exponent | None) -> list[str]:
+    """Why no LR is stable (TP4 Thm 3.3's init condition) and, with numbers, whether training escapes the init.
+
+    ``values`` are the numeric exponents at the given x (None: symbolic x or catastrophic there, init only).
+    """
+    top = len(param.layers)
+    required = {l: sympy.Integer(0) if l == 1 else sympy.Rational(1, 2) for l in range(1, top)}
+    off = [f"a_{l}+b_{l} = {format_exponent(param.layers[l - 1].a + param.layers[l - 1].b)}"
+           + (" (zero-initialised)" if param.layers[l - 1].zero_init else "")
+           for l in range(1, top)
+           if param.layers[l - 1].zero_init or param.layers[l - 1].a + param.layers[l - 1].b != required[l]]
+    init = ", ".join(_power(f"h^{l}_0", e) for l, e in vanishing.items())
+    first = (f"vanishing initialisation: {init} (hidden pre-activations that vanish as n grows). TP4 Thm 3.3 needs "
+             f"h_0 = Theta(1) in every hidden layer (a_1+b_1 = 0, a_l+b_l = 1/2 for 2 <= l <= L); here "
+             f"{', '.join(off)}. No learning rate is stable, so no maximal stable LR exponent is given")
+    if param.act.phi0_nonzero:
+        first += (f" ({param.activation}: phi(0) != 0 keeps x^l = Theta(1), but its dependence on the input "
+                  f"vanishes with h^l)")
+    notes = [first + "."]
+    if values is None:
+        return notes
+
+    if lifted_at is not None:
+        notes.append(f"from step {lifted_at} on every hidden pre-activation is Theta(1): training leaves the vanishing "
+                     f"initialisation, and the settled exponents describe training from then on")
+    else:
+        settled = {l: values[("h", l, horizon)] for l in range(1, top)}
+        still = ", ".join(_power(f"h^{l}_{horizon}", to_sympy(v)) for l, v in settled.items() if vanishes(v))
+        text = f"after {horizon} steps still {still}: training does not leave the vanishing initialisation"
+        if dynamics == "trivial":
+            text += (f", and the logits move by n^{format_exponent(logit_change)}: nothing learns as n grows")
+        notes.append(text)
+    return notes
 
 
 def _settled_at(steps: dict[tuple[str, int, int], Exponent | None], top: int, horizon: int) -> int | None:

@@ -1,11 +1,18 @@
-"""Regimes from derived exponents: stable / controlled divergence / catastrophic, and phase diagrams.
+"""Regimes from derived exponents: stable / controlled divergence / vanishing init / catastrophic, and phase diagrams.
 
-Following Haas et al. (2025):
+Following Haas et al. (2025) and Tensor Programs IV (TP4), in order of precedence:
 * **catastrophic**: some hidden pre-activation grows with n (features blow up), or the loss
-  gradient chi = d loss / d f grows (MSE with diverging logits);
+  gradient chi = d loss / d f grows (MSE with diverging logits), or exponents still grow at the horizon;
+* **vanishing-init**: nothing blows up, but some hidden pre-activation h^l_0 (l <= L) vanishes with n at
+  initialisation.  TP4 Thm 3.3 (condition 1) asks for h_0 = Theta(1), so no learning rate is stable;
+  this replaces stable and controlled-divergence (the init does not depend on the learning rate);
 * **controlled-divergence**: the logits grow with n while activations and chi stay bounded
   (possible under cross-entropy only, where chi = softmax(f) - y is bounded);
-* **stable**: everything O(1) (Tensor Programs IV, Thm 3.3).
+* **stable**: everything O(1) and Theta(1) at init (TP4 Thm 3.3).
+
+Catastrophic wins over vanishing-init: a blow-up at some learning rate is the stronger statement there.
+The readout may start small (a_{L+1} + b_{L+1} > 1/2 is allowed by TP4, e.g. muP, MFP): only hidden
+pre-activations decide vanishing-init.
 """
 
 from __future__ import annotations
@@ -13,23 +20,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from theory.algebra import Maybe, mx
+from theory.algebra import Maybe, mn, mx
 from theory.piecewise import PiecewiseLinear, sample_points
 
 STABLE = "stable"
 CONTROLLED = "controlled-divergence"
+VANISHING = "vanishing-init"
 CATASTROPHIC = "catastrophic"
-REGIMES = (STABLE, CONTROLLED, CATASTROPHIC)
+REGIMES = (STABLE, CONTROLLED, VANISHING, CATASTROPHIC)
+TRAINABLE = (STABLE, CONTROLLED)  # the regimes a maximal stable learning rate may sit in
 
 
 @dataclass(frozen=True)
 class Predicates:
-    """The three exponents that decide the regime (max over layers and steps)."""
+    """The exponents that decide the regime (max or min over layers and steps)."""
 
     features: Maybe  # hidden pre-activations h^l_t, l <= L
     chi: Maybe  # d loss / d logits
     logits: Maybe  # f_t
     growth: Maybe  # largest increase of any exponent over the last unrolled step (> 0: positive feedback)
+    init: Maybe  # smallest hidden pre-activation at init, min_l h^l_0 (< 0 or None: it vanishes)
 
 
 GROWTH_KINDS = ("h", "x", "dh", "dx", "eff", "prop", "gx", "g", "G", "dw")
@@ -55,6 +65,7 @@ def predicates(values: dict[tuple[object, ...], Maybe], top: int, horizon: int) 
         chi=mx(*[values[("chi", t)] for t in steps]),
         logits=mx(*[values[("h", top, t)] for t in steps]),
         growth=mx(*increases),
+        init=mn(*[values[("h", l, 0)] for l in range(1, top)]),
     )
 
 
@@ -67,10 +78,27 @@ def _positive(value: Maybe, at: Fraction | None = None) -> bool:
     return bool(value > 0)
 
 
+def vanishes(value: Maybe, at: Fraction | None = None) -> bool:
+    """Whether an exponent is below 0 (None: the quantity is exactly zero, exponent -oo)."""
+    if value is None:
+        return True
+    if isinstance(value, PiecewiseLinear):
+        assert at is not None
+        return value(at) < 0
+    return bool(value < 0)
+
+
+def blows_up(p: Predicates, at: Fraction | None = None) -> bool:
+    """Features or chi grow with n within the horizon (catastrophic without the growth criterion)."""
+    return _positive(p.features, at) or _positive(p.chi, at)
+
+
 def classify(p: Predicates, at: Fraction | None = None) -> str:
-    """Regime for numeric predicates (or piecewise-linear ones evaluated at ``at``)."""
-    if _positive(p.features, at) or _positive(p.chi, at) or _positive(p.growth, at):
+    """Regime for numeric predicates (or piecewise-linear ones evaluated at ``at``), by the module's precedence."""
+    if blows_up(p, at) or _positive(p.growth, at):
         return CATASTROPHIC
+    if vanishes(p.init, at):
+        return VANISHING
     if _positive(p.logits, at):
         return CONTROLLED
     return STABLE
@@ -100,7 +128,7 @@ class Phase:
 def phase_diagram(p: Predicates) -> list[Phase]:
     """Exact regimes over x from piecewise-linear predicates (cells between sign changes)."""
     critical: set[Fraction] = set()
-    for value in (p.features, p.chi, p.logits, p.growth):
+    for value in (p.features, p.chi, p.logits, p.growth, p.init):
         if isinstance(value, PiecewiseLinear):
             critical |= value.critical_points()
     phases: list[Phase] = []

@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "derive", help="derive width exponents, regime and maximal stable LR (symbolic, instant)",
         description="Propagate scale exponents through the unrolled training graph of an MLP under an "
         "abc-parametrization and report, per layer, how pre-activations, gradients and updates scale "
-        "with the width n; the regime (stable / controlled-divergence / catastrophic); the largest "
-        "stable global LR exponent; and the phase diagram over the LR exponent.",
+        "with the width n; the regime (stable / controlled-divergence / vanishing-init / catastrophic); the "
+        "largest stable global LR exponent (none when the initialisation vanishes); and the phase diagram over "
+        "the LR exponent.",
         epilog="examples:\n  abcscale derive sp --loss ce --lr-exponent -1/2\n"
         "  abcscale derive sp --optimizer adam --json\n  abcscale derive my_net.toml --lr-exponent x",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -41,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
                                 "b": format_exponent(l.b), "c": format_exponent(c)}
                                for l, c in zip(report.layers, solution.c, strict=True)],
                     "regime": report.regime,
-                    "max_stable_lr_exponent": format_exponent(report.max_stable_lr_exponent),
-                    "logits": {k: format_exponent(v) for k, v in report.logits.items()}})
+                    "max_stable_lr_exponent": (None if report.max_stable_lr_exponent is None
+                                               else format_exponent(report.max_stable_lr_exponent)),
+                    "logits": {k: format_exponent(v) for k, v in report.logits.items()},
+                    "notes": report.notes})
         return 0
     p = solution.parametrization
     print(f"{args.spec} init with {p.optimizer.name}, loss {p.loss}: learning rate of layer l = eta n^-c_l")
@@ -50,4 +52,7 @@ def run(args: argparse.Namespace) -> int:
              format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
     print(text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows))
     print(f"regime with these rates: {report.regime}; logit change n^{format_exponent(report.logits['update'])}")
+    if report.vanishing_init:  # the rates are solved, but TP4's init condition fails whatever they are
+        for note in report.notes:
+            print(f"note: {note}")
     return 0

@@ -26,6 +26,35 @@ def test_derive_json_has_the_documented_keys():
     assert [layer["role"] for layer in data["layers"]] == ["input", "hidden", "hidden", "output"]
 
 
+def test_derive_vanishing_initialisation(tmp_path):
+    # issue 15's example: one hidden layer, b = [1/4, 1/2], MSE; h^1_0 = n^{-1/4} breaks TP4 Thm 3.3's init condition
+    spec = tmp_path / "vanish.toml"
+    spec.write_text('loss = "mse"\na = [0, 0]\nb = ["1/4", "1/2"]\nc = [0, 0]\n')
+    text = abcscale("derive", str(spec), "--lr-exponent", "-1")
+    assert text.returncode == 0, text.stderr
+    assert "regime: vanishing-init" in text.stdout
+    assert "max stable LR exponent: none (vanishing initialisation)" in text.stdout
+    assert "phases over x: (-oo, -1/2] vanishing-init | (-1/2, oo) catastrophic" in text.stdout
+    assert "note: vanishing initialisation: h^1_0 ~ n^-1/4" in text.stdout
+    data = json.loads(abcscale("derive", str(spec), "--lr-exponent", "-1", "--json").stdout)
+    assert data["regime"] == "vanishing-init"
+    assert data["max_stable_lr_exponent"] is None and data["max_bounded_logits_lr_exponent"] is None
+    assert data["vanishing_init"] == [{"layer": 1, "init_preactivation": "-1/4"}]
+    assert data["init_lifted_at"] is None
+    llr = json.loads(abcscale("derive", "ip-llr", "--json").stdout)
+    assert llr["regime"] == "vanishing-init" and llr["init_lifted_at"] == 1
+    assert [v["layer"] for v in llr["vanishing_init"]] == [2, 3]
+
+
+def test_slow_lift_of_a_vanishing_init_needs_a_longer_horizon():
+    # docs/limitations.md: IP-LLR with tanh lifts one layer per step; at horizon 4 the climb looks like a blow-up
+    short = abcscale("derive", "ip-llr", "--layers", "6", "--activation", "tanh")
+    assert "regime: catastrophic" in short.stdout and "a longer horizon tells a slow escape" in short.stdout
+    long = abcscale("derive", "ip-llr", "--layers", "6", "--activation", "tanh", "--horizon", "8")
+    assert "regime: vanishing-init" in long.stdout
+    assert "from step 5 on every hidden pre-activation is Theta(1)" in long.stdout
+
+
 def test_derive_table_and_symbolic_phase_diagram():
     result = abcscale("derive", "sp", "--optimizer", "adam", "--lr-exponent", "x")
     assert result.returncode == 0, result.stderr

@@ -136,8 +136,12 @@ def test_ip_first_step_exponents_and_stationarity(L, first_step, logit):
             assert g == w
     if logit is not None:
         assert r.logits["first_step_update"] == logit and r.dynamics == "trivial"
+        assert r.init_lifted_at is None  # stationary: the hidden pre-activations stay small
     else:
-        assert r.dynamics == "feature-learning"
+        assert r.dynamics == "feature-learning" and r.init_lifted_at == 1  # Delta h^2 = Theta(1) at step 1
+    # h^l_0 = Theta(n^{-(l-1)/2}) (reference C) violates TP4 Thm 3.3's init condition: no stable learning rate
+    assert r.regime == "vanishing-init" and r.max_stable_lr_exponent is None
+    assert r.vanishing_init == {l: -R(l - 1, 2) for l in range(2, L + 1)}
 
 
 @pytest.mark.parametrize("L", [3, 4, 6])
@@ -146,7 +150,9 @@ def test_ip_llr_first_step_makes_every_layer_move(L):
     # for ReLU, whose nonzero mean makes old and new features overlap coherently (reference C, [DERIVED]).
     r = derive(get_preset("ip-llr", layers=L))
     assert [layer.first_step["preactivation_update"] for layer in r.layers] == [0] * (L + 1)
-    assert r.regime == "stable" and r.dynamics == "feature-learning"
+    assert r.dynamics == "feature-learning"
+    # the init still vanishes (TP4 Thm 3.3 fails, so no stable LR), but the first step lifts every h^l to Theta(1)
+    assert r.regime == "vanishing-init" and r.max_stable_lr_exponent is None and r.init_lifted_at == 1
 
 
 def test_ip_llr_needs_a_nonzero_mean_activation():

@@ -93,14 +93,19 @@ def phases_of(report: Report) -> list[Phase]:
     return report.phases
 
 
+def _limit(value: sympy.Expr | None) -> str:
+    """A maximal LR exponent for a note ('none': no x is stable, e.g. a vanishing initialisation)."""
+    return "none" if value is None else format_exponent(value)
+
+
 def phase_table(param: Parametrization, horizon: int = 4) -> Table:
     """One row per regime interval of the global LR exponent x (learning rate eta n^x)."""
     report = derive(param.with_(lr_exponent=sympy.Symbol("x", real=True)), horizon=horizon)
     phases = phases_of(report)
     rows: list[list[Cell]] = [[_interval(p), Text(p.regime)] for p in phases]
     p = report.parametrization
-    notes = [f"max stable x = {format_exponent(report.max_stable_lr_exponent)}; largest x with bounded logits "
-             f"= {format_exponent(report.max_bounded_logits_lr_exponent)}"]
+    notes = [f"max stable x = {_limit(report.max_stable_lr_exponent)}; largest x with bounded logits "
+             f"= {_limit(report.max_bounded_logits_lr_exponent)}", *report.notes]
     return Table(title=f"Phases over the LR exponent x (eta n^x): {p.name}, L={p.hidden_layers}, {p.activation}, "
                  f"{p.optimizer.name}, loss {p.loss}", columns=[Column("x", latex="$x$"), Column("regime")],
                  rows=rows, label=f"tab:{p.name}-phases", notes=notes)

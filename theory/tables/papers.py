@@ -197,6 +197,9 @@ def haas_table(layers: int = 3) -> Table:
                                lr_exponent=sympy.Symbol("x", real=True))
             report = derive(param)
             cells: list[Cell] = []
+            other = {p.regime for p in phases_of(report)} - set(regimes)
+            if other:  # SP's init is Theta(1): a vanishing-init phase would mean the preset changed
+                raise ValueError(f"sp {optimizer} {loss}: regime {sorted(other)} has no column in this table")
             for regime in regimes:
                 found = [_interval(p) for p in phases_of(report) if p.regime == regime]
                 if len(found) > 1:

@@ -12,6 +12,7 @@ from theory.errors import InputError
 from theory.exponents import Exponent
 from theory.parametrization import Parametrization, suggest
 from theory.quantities import QUANTITIES
+from theory.regimes import CATASTROPHIC
 from theory.tables.model import Cell, Power, Text
 
 
@@ -20,9 +21,9 @@ def exact(value: Exponent | None) -> Exponent | None:
     return None if value is None or value == -sympy.oo else value
 
 
-def _lr_limit(value: Exponent | None, attained: bool) -> Cell:
-    if value is None:
-        return Text("none")  # catastrophic at every learning-rate exponent
+def _lr_limit(report: Report, value: Exponent | None, attained: bool) -> Cell:
+    if value is None:  # no stable x: the init vanishes, or catastrophic at every learning-rate exponent
+        return Text("none (vanishing init)") if report.vanishing_init else Text("none")
     if not attained and value != sympy.oo:
         from theory.exponents import format_exponent
 
@@ -36,10 +37,11 @@ def _yes_no(value: bool | None) -> Cell:
 
 REPORT_QUANTITIES: dict[str, tuple[str, Callable[[Report], Cell]]] = {
     "max_stable_lr_exponent": ("largest LR exponent x (eta n^x) that is stable or in controlled divergence",
-                               lambda r: _lr_limit(r.max_stable_lr_exponent, r.max_stable_attained)),
+                               lambda r: _lr_limit(r, r.max_stable_lr_exponent, r.max_stable_attained)),
     "max_bounded_logits_lr_exponent": ("largest LR exponent x with bounded logits (TP4-stable)",
-                                       lambda r: _lr_limit(r.max_bounded_logits_lr_exponent, True)),
-    "regime": ("stable / controlled-divergence / catastrophic at the given x", lambda r: Text(r.regime or "?")),
+                                       lambda r: _lr_limit(r, r.max_bounded_logits_lr_exponent, True)),
+    "regime": ("stable / controlled-divergence / vanishing-init / catastrophic at the given x",
+               lambda r: Text(r.regime or "?")),
     "dynamics": ("feature-learning / kernel / trivial / divergent", lambda r: Text(r.dynamics or "?")),
     "nontrivial": ("whether the logits move by Omega(1)", lambda r: _yes_no(r.nontrivial)),
     "logit_init": ("exponent of the logits at initialisation", lambda r: Power(exact(r.logits["init"]))),
@@ -84,7 +86,7 @@ def cell_for(report: Report, quantity: str, layer: str | int | None) -> Cell:
     if layer is None:
         raise InputError(f"quantity {quantity!r} is per layer: choose one with --layer N|input|hidden|output")
     indices = layer_indices(report.parametrization, layer)
-    if report.regime == "catastrophic":
+    if report.regime == CATASTROPHIC:
         # no settled exponent: what the engine holds is where the compounding feedback stood after its horizon
         return Text("diverges", latex=r"\text{diverges}")
     values = {exact(report.layers[i - 1].values[quantity]) for i in indices}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -63,8 +64,13 @@ def _number(value: Exponent, what: str) -> float:
 
 
 def layer_scales(param: Parametrization, width: int, *, base_width: int, input_dim: int, output_dim: int,
-                 lr: float, eps: float = 1e-8) -> list[LayerScale]:
-    """Per-layer multiplier, init std, learning rate and epsilon of ``param`` at width ``width``."""
+                 lr: float, eps: float = 1e-8, warmup_lr: float | Sequence[float] | None = None
+                 ) -> list[LayerScale]:
+    """Per-layer multiplier, init std, learning rate and epsilon of ``param`` at width ``width``.
+
+    ``lr`` is eta0, the learning rate at the base width; ``warmup_lr`` is eta0 of the warm-up updates
+    (``param.warmup``): one number, one per layer, or None for ``lr``.
+    """
     ratio = width / base_width
     x = _number(param.lr_exponent, "lr_exponent")
     gain = GAINS[param.activation]
@@ -77,7 +83,9 @@ def layer_scales(param: Parametrization, width: int, *, base_width: int, input_d
         a = _number(layer.a, f"a[{layer.index}]")
         b = _number(layer.b, f"b[{layer.index}]")
         c = _number(layer.c, f"c[{layer.index}]")
-        warmup = tuple(lr * ratio ** (x - _number(param.c_at(layer.index, t), f"warmup c[{layer.index}]"))
+        eta_warm = lr if warmup_lr is None else warmup_lr if isinstance(warmup_lr, float | int) else \
+            warmup_lr[layer.index - 1]
+        warmup = tuple(eta_warm * ratio ** (x - _number(param.c_at(layer.index, t), f"warmup c[{layer.index}]"))
                        for t in range(1, len(param.warmup) + 1))
         eps_exp = layer.eps_exponent if layer.eps_exponent is not None else param.optimizer.eps_exponent
         layer_eps = eps if eps_exp is None else eps * ratio ** (-_number(eps_exp, f"eps_exponent[{layer.index}]"))

@@ -42,6 +42,9 @@ class TrainSettings:
     mean cancels the leading O(1) part of the loss gradient, leaving the n^-1/2 logit noise to dominate at
     CPU widths (measured with batch 32: muP hidden updates at slopes -0.16 to -0.35 instead of 0; with
     batch 1 all PASS).  Quantities are still measured on the fixed probe batch.
+
+    ``warmup_lr`` is eta0 of the warm-up updates of a parametrization with a schedule (``Parametrization.warmup``,
+    e.g. ip-llr's large first step); None: the same eta0 as every other update.
     """
 
     steps: int = 3
@@ -54,6 +57,7 @@ class TrainSettings:
     data_seed: int = 0
     input_dim: int = 32
     classes: int = 10
+    warmup_lr: float | tuple[float, ...] | None = None
 
     def eta0(self, optimizer: str, loss: str = "ce") -> float:
         if self.lr is not None:
@@ -118,7 +122,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     probe_x, probe_y = data.probe_x, data.probe_y
     eta0 = settings.eta0(param.optimizer.name, param.loss)
     scales = layer_scales(param, job.width, base_width=settings.base_width, input_dim=data.input_dim,
-                          output_dim=data.output_dim, lr=eta0, eps=settings.eps)
+                          output_dim=data.output_dim, lr=eta0, eps=settings.eps, warmup_lr=settings.warmup_lr)
     weights = [w.detach() for w in init_weights(scales, list(job.seeds), job.width, device=device)]
     model = BatchedMLP(scales, param.activation, weights)
     optimizer = BatchedOptimizer.for_spec(param.optimizer, scales)
