@@ -88,8 +88,12 @@ def _weight_gradient(neg_a: Maybe, g: Maybe, x_prev: Maybe) -> Maybe:
     return add(neg_a, g, x_prev)
 
 
-def _update(optimizer: str, fan_sum: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str) -> Maybe:
-    """Exponent of the entries of one optimizer step of w (zero gradients give no step)."""
+def _update(optimizer: str, fan_sum: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str,
+            moved: Maybe = None) -> Maybe:
+    """Exponent of the entries of one optimizer step of w (zero gradients give no step).
+
+    ``moved``: entries of w_t - w_0 before this step (None before the first); Adafactor's relative step
+    follows the current RMS(w_t), which is the init's n^{-b} until the weights have moved further."""
     if grad is None:
         return None
     if optimizer == "sgd":
@@ -100,7 +104,7 @@ def _update(optimizer: str, fan_sum: Fraction, lr: Maybe, grad: Maybe, b: Maybe,
         # grad / (|grad| + eps): 1 while the gradient dominates eps = n^{-e}, grad/eps below it
         return add(lr, mn(Fraction(0), add(grad, eps)))  # eps holds +e here
     if optimizer == "adafactor":
-        return add(lr, -b if b is not None else None)  # relative step: RMS(w)
+        return add(lr, mx(-b if b is not None else None, moved))  # relative step: RMS(w_t)
     if optimizer == "muon":
         return add(lr, -fan_sum)  # orthogonalised step: unit spectral norm, entries (fan_in fan_out)^{-1/2}
     raise ValueError(optimizer)
@@ -257,7 +261,8 @@ def build_graph(param: Parametrization, horizon: int) -> nx.DiGraph:
                 l = layer.index
                 fan_sum = HALF * (layer.fan_in_width + layer.fan_out_width)
                 rule = partial(_update, param.optimizer.name, fan_sum)
-                node(("u", l, t + 1), rule, ("lr", l, t + 1), ("G", l, t), ("b", l), ("eps", l))
+                node(("u", l, t + 1), rule, ("lr", l, t + 1), ("G", l, t), ("b", l), ("eps", l),
+                     ("dw", l, t) if t > 0 else ("none",))
                 if t == 0:
                     node(("dw", l, 1), _identity, ("u", l, 1))
                 else:
