@@ -26,6 +26,8 @@ EXECUTED_BY: dict[str, str] = {
     "abcscale table --paper tp4": "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
     "abcscale table --paper tp5": "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
     "abcscale table --paper everett": "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
+    "abcscale table --paper everett-max-updates":
+        "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
     "abcscale table --paper haas": "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",
     "abcscale table --params sp,ntk,mup,mfp --optimizers sgd,adam --losses ce,mse":
         "tests/test_docs_pages.py::test_tables_page_shows_the_commands_output",

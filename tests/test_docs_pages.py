@@ -53,8 +53,8 @@ def test_cli_reference_covers_every_subcommand() -> None:
 
 @pytest.mark.parametrize("args", [
     ["table", "--paper", "tp4"], ["table", "--paper", "tp5"], ["table", "--paper", "everett"],
-    ["table", "--paper", "haas"], ["table", "--params", "sp,ntk,mup,mfp", "--optimizers", "sgd,adam",
-                                   "--losses", "ce,mse"],
+    ["table", "--paper", "everett-max-updates"], ["table", "--paper", "haas"],
+    ["table", "--params", "sp,ntk,mup,mfp", "--optimizers", "sgd,adam", "--losses", "ce,mse"],
     ["table", "sp", "--per-layer", "--lr-exponent", "-1/2"], ["table", "sp", "--optimizer", "adam", "--phases"],
     ["table", "--params", "sp,mup", "--quantity", "effective_update", "--layer", "output", "--lr-exponent", "-1/2"]])
 def test_tables_page_shows_the_commands_output(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,21 +1,23 @@
 """The (max, +) arithmetic of scale exponents, with ``None`` standing for exponent -infinity (a zero).
 
 Exponents of sums of positive terms add like ``max`` (no cancellation is assumed), products add
-exponents.  Three value types flow through the same rules:
+exponents.  Four value types flow through the same rules:
 ``Fraction`` (fast exact numbers), ``PiecewiseLinear`` (functions of the LR exponent, for phase
-diagrams) and sympy expressions (any other symbols, kept exact).
+diagrams), ``Tangent`` (the affine piece active at one point of the per-layer LR exponents, for the
+learning-rate LP of ``theory.solver``) and sympy expressions (any other symbols, kept exact).
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import sympy
 
 from theory.piecewise import PiecewiseLinear
+from theory.tangent import Tangent
 
-Value: TypeAlias = Fraction | PiecewiseLinear | sympy.Expr
+Value: TypeAlias = Fraction | PiecewiseLinear | sympy.Expr  # (Tangent values pass through untyped)
 Maybe: TypeAlias = Value | None  # None = exponent -oo (the quantity is exactly zero)
 
 
@@ -45,6 +47,12 @@ def mn(*terms: Maybe) -> Maybe:
 
 
 def _fold(values: list[Value], kind: str) -> Value:
+    if any(isinstance(v, Tangent) for v in values):
+        pieces = cast(list[Tangent | Fraction], values)
+        tangent = Tangent.lift(pieces[0])
+        for piece in pieces[1:]:
+            tangent = tangent.maximum(piece) if kind == "max" else tangent.minimum(piece)
+        return cast(Value, tangent)
     if any(isinstance(v, PiecewiseLinear) for v in values):
         acc = PiecewiseLinear.lift(values[0])
         for v in values[1:]:

@@ -185,6 +185,22 @@ def _inputs(param: Parametrization, x_value: Value, convert: Any, horizon: int) 
     return inputs
 
 
+def node_values(param: Parametrization, horizon: int = DEFAULT_HORIZON,
+                learning_rates: dict[tuple[int, int], Any] | None = None) -> dict[Any, Maybe]:
+    """Exponent of every node of the unrolled graph, for numeric exponents.
+
+    ``learning_rates`` maps (layer, update) to a value that replaces that layer's learning-rate exponent
+    x - c_l(t) at that update: a ``Tangent`` there gives each exponent's affine form in the c_l
+    (theory.solver's learning-rate LP)."""
+    if param.symbols():
+        raise ValueError("node_values needs numeric exponents")
+    graph, order = graph_for(param, horizon)
+    inputs = _inputs(param, _exact_fraction(param.lr_exponent), _exact_fraction, horizon)
+    for (layer, update), value in (learning_rates or {}).items():
+        inputs[("lr", layer, update)] = value
+    return evaluate(graph, inputs, order)
+
+
 def _exact_fraction(value: Exponent) -> Fraction:
     number = as_number(value)
     assert number is not None

@@ -89,11 +89,14 @@ def _weight_gradient(neg_a: Maybe, g: Maybe, x_prev: Maybe) -> Maybe:
     return add(neg_a, g, x_prev)
 
 
-def _update(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str) -> Maybe:
+def _update(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str,
+            moved: Maybe = None) -> Maybe:
     """Exponent of the entries of one optimizer step of w (zero gradients give no step).
 
     ``grad`` is what the step follows: the gradient, or the momentum buffer (the running sum of gradients).
-    ``shape`` is Muon's entry exponent: see ``muon_entry_exponent``.
+    ``shape`` is Muon's entry exponent: see ``muon_entry_exponent``.  ``moved``: entries of w_t - w_0 before
+    this step (None before the first); Adafactor's relative step follows the current RMS(w_t), which is the
+    init's n^{-b} until the weights have moved further.
     """
     if grad is None:
         return None
@@ -105,7 +108,7 @@ def _update(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Maybe, e
         # grad / (|grad| + eps): 1 while the gradient dominates eps = n^{-e}, grad/eps below it
         return add(lr, mn(Fraction(0), add(grad, eps)))  # eps holds +e here
     if optimizer == "adafactor":
-        return add(lr, -b if b is not None else None)  # relative step: RMS(w)
+        return add(lr, mx(-b if b is not None else None, moved))  # relative step: RMS(w_t)
     if optimizer == "muon":
         return add(lr, shape)
     raise ValueError(optimizer)
@@ -279,7 +282,8 @@ def build_graph(param: Parametrization, horizon: int) -> nx.DiGraph:
                         node(direction, _accumulate, ("buf", l, t - 1), ("G", l, t))
                 shape = muon_entry_exponent(param.optimizer.muon_scale, layer.fan_in_width, layer.fan_out_width)
                 rule = partial(_update, param.optimizer.name, shape)
-                node(("u", l, t + 1), rule, ("lr", l, t + 1), direction, ("b", l), ("eps", l))
+                node(("u", l, t + 1), rule, ("lr", l, t + 1), direction, ("b", l), ("eps", l),
+                     ("dw", l, t) if t > 0 else ("none",))
                 if t == 0:
                     node(("dw", l, 1), _identity, ("u", l, 1))
                 else:

@@ -45,12 +45,19 @@ class Predicates:
 GROWTH_KINDS = ("h", "x", "dh", "dx", "eff", "prop", "gx", "g", "G", "dw")
 
 
+def bounded_nodes(top: int, horizon: int) -> dict[str, list[tuple[object, ...]]]:
+    """Graph nodes whose exponents must stay <= 0 for stable training, by predicate."""
+    steps = range(horizon + 1)
+    return {"features": [("h", l, t) for l in range(1, top) for t in steps],
+            "chi": [("chi", t) for t in steps],
+            "logits": [("h", top, t) for t in steps]}
+
+
 def predicates(values: dict[tuple[object, ...], Maybe], top: int, horizon: int) -> Predicates:
     """Regime-deciding exponents.  ``growth`` compares the last two unrolled steps: every feedback
     loop of training (update -> features -> gradient -> update) closes within one step, so a loop
     with positive gain shows up as an increase at every step, and its quantities grow without bound
     as t grows (at fixed t they are finite, but no finite-t stability holds uniformly)."""
-    steps = range(horizon + 1)
     increases: list[Maybe] = []
     if horizon >= 2:
         for (kind, *rest), value in values.items():
@@ -60,13 +67,9 @@ def predicates(values: dict[tuple[object, ...], Maybe], top: int, horizon: int) 
                     increases.append(value - before)
         increases.append(mx(*[values[("chi", horizon)]]) - values[("chi", horizon - 1)]  # type: ignore[operator]
                          if values[("chi", horizon - 1)] is not None else None)
-    return Predicates(
-        features=mx(*[values[("h", l, t)] for l in range(1, top) for t in steps]),
-        chi=mx(*[values[("chi", t)] for t in steps]),
-        logits=mx(*[values[("h", top, t)] for t in steps]),
-        growth=mx(*increases),
-        init=mn(*[values[("h", l, 0)] for l in range(1, top)]),
-    )
+    bounded = {name: mx(*[values[node] for node in nodes]) for name, nodes in bounded_nodes(top, horizon).items()}
+    return Predicates(features=bounded["features"], chi=bounded["chi"], logits=bounded["logits"],
+                      growth=mx(*increases), init=mn(*[values[("h", l, 0)] for l in range(1, top)]))
 
 
 def _positive(value: Maybe, at: Fraction | None = None) -> bool:

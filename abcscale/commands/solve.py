@@ -1,4 +1,4 @@
-"""abcscale solve: per-layer learning-rate exponents giving maximal (Theta(1)) updates in every layer."""
+"""abcscale solve: per-layer learning-rate exponents, for Theta(1) updates in every layer or the largest stable LRs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from abcscale.commands._common import add_parametrization_args, parametrization_
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "solve", help="per-layer LR exponents for Theta(1) updates in every layer (recovers muP)",
+        "solve", help="per-layer LR exponents: Theta(1) updates in every layer (recovers muP) or the largest "
+        "stable learning rates (Everett et al.)",
         description="Keep the initialisation (a, b) of PRESET|FILE and find per-layer learning-rate exponents "
-        "c_l such that every layer's effective update (W_t - W_0) x is Theta(1). With muP init this gives "
-        "muP's learning rates; with SP init Everett et al.'s full-alignment exponents.",
-        epilog="examples:\n  abcscale solve sp --optimizer adam\n  abcscale solve mup --optimizer muon --json",
+        "c_l. Objective max-updates (default): every layer's effective update (W_t - W_0) x is Theta(1); with "
+        "muP init this gives muP's learning rates, with SP init Everett et al.'s full-alignment exponents. "
+        "Objective max-lr: the largest learning rates (smallest sum of c_l) that keep training stable, "
+        "Everett et al.'s linear program with the engine's stability conditions.",
+        epilog="examples:\n  abcscale solve sp --optimizer adam\n  abcscale solve mup --optimizer muon --json\n"
+        "  abcscale solve mfp --optimizer sgd --objective max-lr",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_parametrization_args(p, lr_help="ignored: the solved exponents include the global LR")
+    p.add_argument("--objective", default="max-updates", metavar="max-updates|max-lr",
+                   help="Theta(1) updates in every layer (default), or the largest stable learning rates")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -33,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     param = parametrization_from(args)
     if optimizer is not None:
         param = param.with_(optimizer=optimizer)
-    solution = solve(param)
+    solution = solve(param, args.objective)
     report = solution.report
     if args.json:
-        print_json({"c": [format_exponent(c) for c in solution.c],
+        print_json({"objective": solution.objective, "c": [format_exponent(c) for c in solution.c],
                     "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
                                 "b": format_exponent(l.b), "c": format_exponent(c)}
                                for l, c in zip(report.layers, solution.c, strict=True)],
@@ -47,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
                     "notes": report.notes})
         return 0
     p = solution.parametrization
-    print(f"{args.spec} init with {p.optimizer.name}, loss {p.loss}: learning rate of layer l = eta n^-c_l")
+    goal = {"max-updates": "Theta(1) updates in every layer", "max-lr": "largest stable learning rates"}
+    print(f"{args.spec} init with {p.optimizer.name}, loss {p.loss}, {goal[solution.objective]}: "
+          "learning rate of layer l = eta n^-c_l")
     rows = [[str(l.index), l.role, format_exponent(l.a), format_exponent(l.b), format_exponent(c),
              format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
     print(text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows))

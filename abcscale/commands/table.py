@@ -15,7 +15,8 @@ EPILOG = """examples:
   abcscale table --params sp,mup --quantity feature_update --layer 3 --format latex --standalone -o t.tex
   abcscale table sp --per-layer --lr-exponent -1/2          per-layer exponents of one configuration
   abcscale table sp --optimizer adam --phases               regimes over the LR exponent x
-  abcscale table --paper tp4 --format latex                 TP4 Table 1, derived (also tp5, everett, haas)
+  abcscale table --paper tp4 --format latex                 TP4 Table 1, derived (also tp5, everett,
+                                                            everett-max-updates, haas)
   abcscale table --db abcscale.db                           predicted vs measured slopes with verdicts
 """
 
@@ -48,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--per-layer", action="store_true", help="per-layer table of PRESET|FILE (the default)")
     what.add_argument("--quantities", type=_list, metavar="Q,...", help="columns of the per-layer table")
     what.add_argument("--phases", action="store_true", help="phase table of PRESET|FILE over the LR exponent")
-    what.add_argument("--paper", metavar="tp4|tp5|everett|haas", help="a reproduced paper table")
+    what.add_argument("--paper", metavar="tp4|tp5|everett|everett-max-updates|haas",
+                      help="a reproduced paper table (everett-max-updates: Everett et al.'s rows solved for "
+                      "Theta(1) updates in every layer instead of their largest stable learning rates)")
     what.add_argument("--db", metavar="FILE", help="results database of 'abcscale verify': measured slopes")
     what.add_argument("--config", metavar="ID", help="with --db: only this configuration id")
     model = p.add_argument_group("model")

@@ -81,6 +81,8 @@ def test_solve_and_equivalent():
     (["derive", "sp", "--lr-exponent", "1/2/"], ["lr_exponent"]),
     (["derive", "missing.toml"], ["missing.toml"]),
     (["solve", "sp", "--optimizer", "lion"], ["unknown optimizer 'lion'"]),
+    (["solve", "sp", "--objective", "max-lrr"], ["unknown objective 'max-lrr'", "max-lr"]),
+    (["solve", "sp", "--activation", "tanh", "--objective", "max-lr"], ["max-lr", "+ and max only"]),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, needles):
     assert_clean_error(abcscale(*args), *needles)
@@ -93,6 +95,17 @@ def test_malformed_toml_names_file_and_field(tmp_path):
     broken = tmp_path / "broken.toml"
     broken.write_text("a = [0,\n")
     assert_clean_error(abcscale("derive", str(broken)), "broken.toml", "malformed TOML")
+
+
+def test_solve_max_lr_objective():
+    # Everett et al.'s largest stable learning rates for MFP with SGD: c = -1 in every layer, their
+    # full-alignment MFP row and TP4 Table 1's MFP column (c = -1)
+    result = abcscale("solve", "mfp", "--optimizer", "sgd", "--objective", "max-lr", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["objective"] == "max-lr" and data["c"] == ["-1", "-1", "-1", "-1"] and data["regime"] == "stable"
+    text = abcscale("solve", "mfp", "--optimizer", "sgd", "--objective", "max-lr")
+    assert "largest stable learning rates" in text.stdout
 
 
 def test_solve_uses_only_the_preset_init():

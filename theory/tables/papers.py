@@ -5,8 +5,8 @@
 * ``tp5``: Yang et al. 2022 (Tensor Programs V) Table 3: muP init variances and SGD / Adam learning
   rates per role, the learning rates solved by theory.solver from muP's initialisation;
 * ``everett``: Everett et al. 2024 Table 1: per-layer LR exponents of SP/NTK/muP/MFP under full and
-  no alignment, solved by theory.solver (maximal-update objective; see docs/tables.md for the cells
-  where Everett et al.'s learning-rate-maximising LP gives other values);
+  no alignment, solved by theory.solver with their objective (largest stable learning rates, ``max-lr``);
+  ``everett-max-updates``: the same rows solved for Theta(1) updates in every layer instead;
 * ``haas``: Haas et al. 2025: regimes of SP over the LR exponent under CE and MSE, SGD and Adam.
 """
 
@@ -147,13 +147,19 @@ def everett_init(name: str, layers: int = 3, loss: str = "ce") -> Parametrizatio
     return get_preset(name, layers=layers, loss=loss)
 
 
-def everett_exponents(name: str, optimizer: str, alignment: str, layers: int = 3,
-                      loss: str = "ce") -> tuple[Parametrization, list[Exponent]]:
-    """Solved per-layer LR exponents c_l (LR = eta n^{-c_l}) for Everett's init under an alignment."""
+def everett_exponents(name: str, optimizer: str, alignment: str, layers: int = 3, loss: str = "ce",
+                      objective: str = "max-lr") -> tuple[Parametrization, list[Exponent] | None]:
+    """Solved per-layer LR exponents c_l (LR = eta n^{-c_l}) for Everett's init under an alignment
+    (None: no learning rates meet the objective)."""
     init = everett_init(name, layers, loss)
     aligned = replace(init, layers=tuple(replace(l, alignment=alignment) for l in init.layers),
                       optimizer=Optimizer(optimizer))
-    return aligned, list(solve(aligned).c)
+    try:
+        return aligned, list(solve(aligned, objective).c)
+    except InputError:
+        if objective == "max-lr":
+            raise
+        return aligned, None  # e.g. no stable Theta(1) readout update under Adafactor without alignment
 
 
 def _three(param: Parametrization, values: list[Exponent]) -> list[Exponent | None]:
@@ -162,7 +168,21 @@ def _three(param: Parametrization, values: list[Exponent]) -> list[Exponent | No
     return [values[0], _uniform(hidden, f"{param.name} hidden"), values[-1]]
 
 
-def everett_table(layers: int = 3, loss: str = "ce") -> Table:
+_EVERETT_OBJECTIVES = {
+    "max-lr": ("largest stable learning rates",
+               "Both blocks solve Everett et al.'s objective: the largest learning rates (smallest sum of c_l over "
+               "the layers) that keep training stable, as the engine derives stability (hidden features, loss "
+               "gradient and logits O(1), no exponent growing from step to step)."),
+    "max-updates": ("maximal updates",
+                    "Both blocks are solved for Theta(1) effective updates (W_t - W_0) x in every layer instead of "
+                    "Everett et al.'s largest stable learning rates. '-': no stable learning rates give every "
+                    "layer a Theta(1) update."),
+}
+
+
+def everett_table(layers: int = 3, loss: str = "ce", objective: str = "max-lr") -> Table:
+    """Everett et al.'s Table 1 rows; ``objective`` is theirs (max-lr) or maximal updates (max-updates)."""
+    short, note = _EVERETT_OBJECTIVES[objective]
     groups = {"full": "full alignment", "none": "no alignment"}
     columns = [Column("parametrization"), Column("optimizer"), Column("a", latex="$a$"), Column("b", latex="$b$")]
     columns += [Column(part, groups[al]) for al in ALIGNMENTS for part in ("embedding", "hidden", "readout")]
@@ -175,15 +195,13 @@ def everett_table(layers: int = 3, loss: str = "ce") -> Table:
             row: list[Cell] = [Text("muP" if name == "mup" else name.upper(), r"$\mu$P" if name == "mup" else None),
                                Text(optimizer), Powers(tuple(a)), Powers(tuple(b))]
             for alignment in ALIGNMENTS:
-                param, c = everett_exponents(name, optimizer, alignment, layers, loss)
-                row += [Power(v) for v in _three(param, c)]
+                param, c = everett_exponents(name, optimizer, alignment, layers, loss, objective)
+                row += [Power(v) for v in (_three(param, c) if c is not None else [None] * 3)]
             rows.append(row)
+    label = "tab:everett-table1" if objective == "max-lr" else "tab:everett-table1-max-updates"
     return Table(title=f"Everett et al. 2024, Table 1: per-layer LR exponents c (LR = eta n^-c), derived by "
-                 f"abcscale (maximal updates, L={layers}, loss {loss})", columns=columns, rows=rows,
-                 label="tab:everett-table1",
-                 notes=["Solved for Theta(1) effective updates in every layer. Everett et al. maximise learning "
-                        "rates subject to stability instead; under no alignment their muP and MFP rows for SGD "
-                        "and Adafactor differ (docs/tables.md)."])
+                 f"abcscale ({short}, L={layers}, loss {loss})", columns=columns, rows=rows, label=label,
+                 notes=[note])
 
 
 # ---- Haas et al. 2025: regimes of SP ------------------------------------------------------------------
@@ -218,12 +236,13 @@ PAPER_TABLES: dict[str, Callable[[int], Table]] = {
     "tp4": lambda layers: tp4_table(layers),
     "tp5": lambda layers: tp5_table(layers),
     "everett": lambda layers: everett_table(layers),
+    "everett-max-updates": lambda layers: everett_table(layers, objective="max-updates"),
     "haas": lambda layers: haas_table(layers),
 }
 
 
 def paper_table(name: str, layers: int = 3) -> Table:
-    """A reproduced paper table by name (tp4, tp5, everett, haas)."""
+    """A reproduced paper table by name (tp4, tp5, everett, everett-max-updates, haas)."""
     if name not in PAPER_TABLES:
         raise InputError(f"unknown paper table {name!r}{suggest(name, tuple(PAPER_TABLES))}")
     if not isinstance(layers, int) or layers < 2:
