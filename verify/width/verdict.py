@@ -21,6 +21,7 @@ import sympy
 from theory.exponents import format_exponent
 from theory.quantities import judged_points
 from verify.fit import SlopeFit, fit_slope
+from verify.width.crossover import MIN_COSINE, TwoTerm, two_term
 
 DEFAULT_TOLERANCE = 0.15
 
@@ -72,14 +73,47 @@ def judge_one(predicted: sympy.Expr | None, fit: SlopeFit, tolerance: float) -> 
 
 def judge(predictions: Predictions, values: dict[tuple[str, int, int], np.ndarray], widths: Sequence[int],
           n_layers: int, steps: int, tolerance: float = DEFAULT_TOLERANCE) -> list[Row]:
+    """One row per judged (quantity, layer, step): the engine's exponent against the fitted slope.
+
+    A pre-activation or feature change whose effective and propagating updates have different exponents is
+    also judged by their finite-width sum (``verify.width.crossover``): it passes when its slope is within the
+    tolerance of the engine's exponent or of the two-term expectation at these widths, and fails when the two
+    updates cancel.
+    """
     rows = []
     for quantity, layer, step in judged_points(n_layers, steps):
         predicted = predictions.exponent(quantity, layer, step)
         data = values.get((quantity, layer, step))
         fit = fit_slope(widths, data) if data is not None else SlopeFit(None, None, None, "not measured")
-        rows.append(Row(quantity, layer, step, format_exponent(predicted), fit.slope, fit.low, fit.high,
-                        judge_one(predicted, fit, tolerance), fit.note))
+        verdict, note = judge_one(predicted, fit, tolerance), fit.note
+        crossover = _two_term(predictions, values, widths, quantity, layer, step, predicted)
+        if crossover is not None and fit.slope is not None:
+            if crossover.cosine < MIN_COSINE:
+                verdict, note = "FAIL", f"effective and propagating updates cancel (cos {crossover.cosine:+.2f})"
+            elif verdict == "FAIL" and crossover.distance(fit.slope) <= tolerance:
+                verdict, note = "PASS", (f"two-term sum of the engine's exponents: slope [{crossover.low:+.2f}, "
+                                         f"{crossover.high:+.2f}] at these widths")
+        rows.append(Row(quantity, layer, step, format_exponent(predicted), fit.slope, fit.low, fit.high, verdict,
+                        note))
     return rows
+
+
+def _two_term(predictions: Predictions, values: dict[tuple[str, int, int], np.ndarray], widths: Sequence[int],
+              quantity: str, layer: int, step: int, predicted: sympy.Expr | None) -> TwoTerm | None:
+    """The finite-width expectation of a change that sums two updates of different orders (else None)."""
+    if quantity not in ("preactivation_update", "feature_update") or predicted is None or not predicted.is_number:
+        return None
+    exponents = [predictions.exponent(q, layer, step) for q in ("effective_update", "propagating_update")]
+    if any(e is None or not e.is_number or not e.is_finite for e in exponents):
+        return None
+    e_eff, e_prop = (float(e) for e in exponents)  # type: ignore[arg-type]
+    if e_eff == e_prop or float(predicted) != max(e_eff, e_prop):
+        return None
+    total, eff, prop = (values.get((q, layer, step)) for q in ("preactivation_update", "effective_update",
+                                                                "propagating_update"))
+    if total is None or eff is None or prop is None:
+        return None
+    return two_term(widths, total, eff, prop, e_eff, e_prop)
 
 
 def _num(value: float | None) -> str:
