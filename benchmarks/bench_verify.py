@@ -39,10 +39,11 @@ import torch
 
 from theory.config import resolve
 from theory.parametrization import Parametrization
+from verify.data import load_for
 from verify.model.lowrank import low_rank_applies
 from verify.model.mlp import init_weights, layer_scales
 from verify.runs.runtime import tune_allocator
-from verify.width.train import Job, Record, TrainSettings, load_data, train_job
+from verify.width.train import Job, Record, TrainSettings, train_job
 
 WIDTHS = (128, 256, 512, 1024)
 SEEDS = 8
@@ -71,7 +72,7 @@ class Recorder:
 def mup_style_loop(param: Parametrization, width: int, seeds: tuple[int, ...], settings: TrainSettings,
                    device: str = "cpu") -> list[Record]:
     """One nn.Module per seed, forward hooks on the probe batch, verify.model.measure's quantities by definition."""
-    data = load_data(param, settings).to(device)
+    data = load_for(settings, param.loss).to(device)
     probe_x, probe_y = data.probe_x, data.probe_y
     scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=settings.eta0(param.optimizer.name, param.loss),
@@ -207,7 +208,7 @@ def bmm_rate(seeds: int, rows: int, width: int, device: str) -> float:
 
 def init_seconds(param: Parametrization, settings: TrainSettings, width: int) -> float:
     """Time of drawing the initial weights of all seeds at ``width`` (``init_weights``, as both sides do)."""
-    data = load_data(param, settings)
+    data = load_for(settings, param.loss)
     scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=0.1)
     return timed(partial(init_weights, scales, list(range(SEEDS)), width))[0]
@@ -275,7 +276,7 @@ def main() -> None:
     a, b = torch.randn(n, n, device=args.device), torch.randn(n, n, device=args.device)
     torch.mm(a, b)
     job = Job(param, n, seeds, settings, device=args.device)
-    data = load_data(param, settings)
+    data = load_for(settings, param.loss)
     flops = batched_flops([(data.input_dim, n), (n, n), (n, n), (n, data.output_dim)], SEEDS, settings,
                           low_rank_applies(args.optimizer, 0.0, settings.steps * settings.batch_size, n))
     fractions = []

@@ -21,12 +21,40 @@ ABC = tuple[Sequence[object], Sequence[object], Sequence[object]]
 
 
 @dataclass(frozen=True)
+class Constants:
+    """Constants (not exponents) of the convention a preset's source trains with.
+
+    Exponents fix how quantities scale with n; these fix the prefactors at the base width, which decide at
+    which widths the scaling is reached.  The engine never reads them; the torch side uses them as the
+    defaults of a check (each can be overridden: ``--base-width``, ``--lr``, ``--warmup-lr``).
+    """
+
+    base_width: int | None = None  # n0, where the multipliers are 1 and the init is He
+    lr: float | None = None  # eta0 at n0
+    warmup_lr: float | None = None  # eta0 of the warm-up updates (Parametrization.warmup)
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     summary: str
     source: str
     abc: Callable[[int, str], ABC]
     warmup: Callable[[int], list[list[object]]] | None = None  # per-layer c of the first updates
+    constants: Constants = Constants()
+
+
+# Hajjar et al.'s code writes W = m^{-a} U with U ~ N(0, 2) and learning rates eta m^{-c}, eta = 0.01: base width
+# 1.  At a base width of 128 IP's init has not vanished yet at the widths a CPU check trains (h^2_0 falls only
+# like (n/128)^{-1/2}), and a subleading backward path through the readout's update is as large as the leading
+# one there (docs/limitations.md).
+_IP_CONSTANTS = Constants(base_width=1, lr=0.01, why="Hajjar et al.'s code convention: base width 1, eta 0.01")
+# IP-LLR's first step at eta_first = 1 in that convention: the scale at which the first-step exponents are
+# Theta(1) at CPU widths (eta_first = 0.01 leaves the step below the initial pre-activations, 8 rows
+# pre-asymptotic over 512..4096; docs/limitations.md)
+_IP_LLR_CONSTANTS = Constants(base_width=1, lr=0.01, warmup_lr=1.0,
+                              why="Hajjar et al.'s code convention (base width 1, eta 0.01), first step at eta 1")
 
 
 def _sp(L: int, opt: str) -> ABC:
@@ -89,14 +117,20 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("mfp", "mean-field parametrization: readout multiplier n^{-1}",
            "Yang & Hu 2021 (TP4) Table 1 (L=1); Everett et al. 2024 Table 1 for deeper nets", _mfp),
     Preset("ip", "integrable parametrization: a = (0, 1, ..., 1), b = 0, learning rates n, n^2, ..., n",
-           "Hajjar, Chizat, Giraud 2021 (code base_abc_param.py, 'standard IP')", _ip),
+           "Hajjar, Chizat, Giraud 2021 (code base_abc_param.py, 'standard IP')", _ip, constants=_IP_CONSTANTS),
     Preset("ip-llr", "integrable parametrization with a large first learning rate, then the standard IP rates",
            "Hajjar, Chizat, Giraud 2021 (code: IP-LLR, one warm-up step, without the per-layer calibration)",
-           _ip, _ip_llr_first_step),
+           _ip, _ip_llr_first_step, constants=_IP_LLR_CONSTANTS),
     Preset("sp-full-align", "SP init with per-layer learning rates for full alignment",
            "Everett et al. 2024 Table 1 (SP, full alignment); Haas et al. 2025 'SP-full-align' (mup_spllit)",
            _sp_full_align),
 ]}
+
+
+def constants_of(spec: str) -> Constants:
+    """The training constants of preset ``spec`` (none for a TOML file or an unknown name)."""
+    preset = PRESETS.get(spec)
+    return preset.constants if preset is not None else Constants()
 
 
 def get_preset(name: str, *, layers: int = 3, optimizer: str | Optimizer = "sgd", loss: str = "ce",

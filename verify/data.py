@@ -7,7 +7,9 @@ batches, so differences between runs come from the initialisation only.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -88,6 +90,33 @@ def digits(loss: str, *, seed: int = 0, probe_size: int = 64) -> Dataset:
     y = _targets(labels, None, loss, 10)
     xt = torch.as_tensor(x)
     return Dataset(xt[probe_size:], y[probe_size:], xt[:probe_size], y[:probe_size], x.shape[1], 10, seed)
+
+
+class DataSettings(Protocol):
+    """The fields of a training's settings that name its data (``TrainSettings``, ``LrSettings``)."""
+
+    @property
+    def data(self) -> str: ...
+    @property
+    def data_seed(self) -> int: ...
+    @property
+    def input_dim(self) -> int: ...
+    @property
+    def classes(self) -> int: ...
+    @property
+    def probe_size(self) -> int: ...
+
+
+def load_for(settings: DataSettings, loss: str) -> Dataset:
+    """The data set a training's settings name, built once per process (widths and jobs share it; building it
+    took ~20 ms, as long as a whole width-128 job's trainings).  Callers must not modify its tensors."""
+    return _cached(settings.data, loss, settings.data_seed, settings.input_dim, settings.classes,
+                   settings.probe_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(name: str, loss: str, seed: int, input_dim: int, classes: int, probe_size: int) -> Dataset:
+    return load(name, loss, seed=seed, input_dim=input_dim, classes=classes, probe_size=probe_size)
 
 
 def load(name: str, loss: str, *, seed: int = 0, input_dim: int = 32, classes: int = 10,

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory.config import resolve
-from theory.parametrization import Parametrization
 from verify.data import Dataset
 from verify.model.lowrank import Factors, low_rank_applies
 from verify.model.measure import rms
@@ -44,16 +43,16 @@ def _spy_on_densifying(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _float64_dense(job: Job, monkeypatch: pytest.MonkeyPatch) -> Records:
     """The dense path with float64 data and weights: the reference both float32 paths approximate."""
-    load, draw = train.load_data, train.init_weights
+    load, draw = train.load_for, train.init_weights
 
-    def load64(param: Parametrization, settings: TrainSettings) -> Dataset:
-        data = load(param, settings)
+    def load64(settings: TrainSettings, loss: str) -> Dataset:
+        data = load(settings, loss)
         return dataclasses.replace(data, **{f.name: getattr(data, f.name).double() for f in dataclasses.fields(data)
                                             if isinstance(getattr(data, f.name), torch.Tensor)
                                             and getattr(data, f.name).is_floating_point()})
 
     with monkeypatch.context() as patch:
-        patch.setattr(train, "load_data", load64)
+        patch.setattr(train, "load_for", load64)
         patch.setattr(train, "init_weights", lambda *args, **kwargs: [w.double() for w in draw(*args, **kwargs)])
         return {r[:4]: r[4] for r in train_job(job, low_rank=False).records}
 

@@ -108,9 +108,9 @@ def test_per_seed_eta_equals_a_plain_training(optimizer: str) -> None:
     param = resolve("sp", optimizer=optimizer, loss="ce").with_(lr_exponent=0)
     etas = (0.3, 0.05) if optimizer == "sgd" else (3e-3, 1e-3)
     batched = train_lr_job(LrJob(param, 16, (0, 1), etas, TINY)).records[1]
-    from verify.lr.train import load_data
+    from verify.data import load_for
 
-    data = load_data(param, TINY)
+    data = load_for(TINY, param.loss)
     scales = layer_scales(param, 16, base_width=8, input_dim=data.input_dim, output_dim=data.output_dim, lr=etas[1])
     model = BatchedMLP(scales, param.activation, init_weights(scales, [1], 16))
     opt = BatchedOptimizer(optimizer, scales)

@@ -9,10 +9,11 @@ import torch
 
 from theory.config import resolve
 from theory.parametrization import Parametrization
+from verify.data import load_for
 from verify.model.measure import rms
 from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
 from verify.model.optim import BatchedOptimizer
-from verify.width.train import Job, TrainSettings, load_data, train_job
+from verify.width.train import Job, TrainSettings, train_job
 
 SETTINGS = TrainSettings(steps=3, batch_size=2, probe_size=16, base_width=16, input_dim=6, classes=4)
 
@@ -25,7 +26,7 @@ def definitional_records(param: Parametrization, width: int, seeds: tuple[int, .
                          settings: TrainSettings) -> dict[tuple[int, int, str, int], float]:
     """Every quantity from its definition: autograd on the weights for training, explicit (W_t - W_0) x_t and
     W_0 (x_t - x_0) products, float64 RMS; a separate training forward and probe forward per step."""
-    data = load_data(param, settings)
+    data = load_for(settings, param.loss)
     scales = layer_scales(param, width, base_width=settings.base_width, input_dim=data.input_dim,
                           output_dim=data.output_dim, lr=settings.eta0(param.optimizer.name, param.loss))
     model = BatchedMLP(scales, param.activation, init_weights(scales, list(seeds), width))

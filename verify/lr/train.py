@@ -126,17 +126,12 @@ def _step(optimizer: BatchedOptimizer, weights: list[torch.Tensor], grads: list[
             w.sub_(w0).mul_(eta).add_(w0)
 
 
-def load_data(param: Parametrization, settings: LrSettings) -> datasets.Dataset:
-    return datasets.load(settings.data, param.loss, seed=settings.data_seed, input_dim=settings.input_dim,
-                         classes=settings.classes, probe_size=settings.probe_size)
-
-
 def train_lr_job(job: LrJob) -> LrJobResult:
     """Train every (seed, eta) of the job for ``settings.steps`` steps and summarise each run."""
     start = time.perf_counter()
     param, settings, n_seeds = job.param, job.settings, len(job.seeds)
     device = torch.device(job.device)
-    data = load_data(param, settings).to(device)
+    data = datasets.load_for(settings, param.loss).to(device)
     probe_x, probe_y = data.probe_x, data.probe_y
     scales = layer_scales(param.with_(lr_exponent=0), job.width, base_width=settings.base_width,
                           input_dim=data.input_dim, output_dim=data.output_dim, lr=1.0, eps=settings.eps)

@@ -31,9 +31,9 @@ import torch
 from theory.errors import InputError
 from theory.parametrization import ROLES, Parametrization, Role
 from theory.symmetry import multiplier_free
-from verify.data import Dataset
+from verify.data import Dataset, load_for
 from verify.model.mlp import TORCH_ACTIVATIONS, LayerScale, layer_scales, per_seed_loss, seed_key
-from verify.width.train import JobResult, Record, TrainSettings, load_data
+from verify.width.train import JobResult, Record, TrainSettings
 from verify.width.verdict import DEFAULT_TOLERANCE, Row, judge, value_table
 
 Factory = Callable[[int, int, int], torch.nn.Module]  # (width, input_dim, output_dim) -> a fresh module
@@ -175,7 +175,7 @@ def train_custom(factory: Factory, roles: Mapping[str, str], param: Parametrizat
     if param.optimizer.name not in TORCH_OPTIMIZERS:
         raise InputError(f"optimizer {param.optimizer.name!r}: custom modules train with torch.optim "
                          f"({', '.join(TORCH_OPTIMIZERS)})")
-    data = load_data(param, settings)
+    data = load_for(settings, param.loss)
     eta0 = settings.eta0(param.optimizer.name, param.loss)
     result = JobResult(width=width, seeds=tuple(seeds), diverged={s: None for s in seeds})
     for seed in seeds:

@@ -7,14 +7,13 @@ recorded as diverged at that step; the other seeds of the batch continue unaffec
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
 
 from theory.parametrization import Parametrization
-from verify import data as datasets
+from verify.data import load_for
 from verify.model.lowrank import Factors, forward_backward_factored, low_rank_applies
 from verify.model.measure import LowRankTerms, Snapshot, forward_backward, initial_products, quantities
 from verify.model.mlp import BatchedMLP, Forward, LayerScale, init_weights, layer_scales, per_seed_loss
@@ -90,18 +89,6 @@ class JobResult:
     seconds: float = 0.0
 
 
-def load_data(param: Parametrization, settings: TrainSettings) -> datasets.Dataset:
-    """The job's data set, built once per process (widths share it; building it took ~20 ms, as long as a
-    whole width-128 job's trainings).  Callers must not modify its tensors."""
-    return _cached_data(settings.data, param.loss, settings.data_seed, settings.input_dim, settings.classes,
-                        settings.probe_size)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_data(name: str, loss: str, seed: int, input_dim: int, classes: int, probe_size: int) -> datasets.Dataset:
-    return datasets.load(name, loss, seed=seed, input_dim=input_dim, classes=classes, probe_size=probe_size)
-
-
 def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     """Train the seeds of one width for ``steps`` updates, measuring every quantity at steps 0..steps.
 
@@ -118,7 +105,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     start = time.perf_counter()
     param, settings = job.param, job.settings
     device = torch.device(job.device)
-    data = load_data(param, settings).to(device)
+    data = load_for(settings, param.loss).to(device)
     probe_x, probe_y = data.probe_x, data.probe_y
     eta0 = settings.eta0(param.optimizer.name, param.loss)
     scales = layer_scales(param, job.width, base_width=settings.base_width, input_dim=data.input_dim,
