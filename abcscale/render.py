@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from abcscale.commands._common import text_table
 from theory.depth import DEPTH_QUANTITIES, DepthReport, Pair
 from theory.engine import Report
 from theory.exponents import Exponent, format_exponent
+from theory.terminal import text_table
 
 COLUMNS = [
     ("init_preactivation", "init h"),

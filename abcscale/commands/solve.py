@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from abcscale.commands._common import add_parametrization_args, parametrization_from, print_json, text_table
+from abcscale.commands._common import add_parametrization_args, parametrization_from, print_json
+from theory.terminal import text_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
