@@ -137,7 +137,7 @@ def _run_model(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple
         for summary in exp.sweep(ratios):
             rows.append({"seed": seed, **summary.as_dict()})
             curves.append((seed, summary.ratio, exp.trajectory(summary.ratio).log10_loss()))
-        diagram.extend({"seed": seed, **row} for row in catapult.phase_diagram(exp.sweep(ratios)))
+        diagram.extend({"seed": seed, **row} for row in catapult.diagram_rows(exp.sweep(ratios)))
         if args.edges:
             edges.append({"seed": seed, **catapult.locate_edges(exp).as_dict()})
     header = f"{'seed':>4} {'eta*lam0':>9} {'phase':>9} {'log10 L0':>9} {'log10 Lmax':>10} {'t_peak':>6} " \

@@ -9,7 +9,7 @@ import pytest
 
 from numerics.catapult import tables as catapult
 from numerics.catapult import uv_model
-from numerics.catapult.phases import Criterion, Phase, classify
+from numerics.catapult.phases import CatapultPhase, PhaseCriterion, classify
 
 
 def _rel(a: list, b: list) -> float:
@@ -61,7 +61,7 @@ def test_peak_loss_grows_with_n_and_final_eta_lambda_below_two(seed: int) -> Non
     peaks = []
     for n in (10**2, 10**3, 10**4, 10**5):
         summary = catapult.uv_experiment(n, steps=1000, seed=seed).summary(3.0)
-        assert summary.phase == Phase.CATAPULT
+        assert summary.phase == CatapultPhase.CATAPULT
         assert summary.final_eta_lambda < 2.0
         peaks.append(summary.peak_log10_loss)
     assert all(b > a for a, b in zip(peaks, peaks[1:], strict=False))  # Thm 1: peak Omega(n / log n)
@@ -69,7 +69,7 @@ def test_peak_loss_grows_with_n_and_final_eta_lambda_below_two(seed: int) -> Non
 
 def test_catapult_persists_at_huge_width_in_mpmath() -> None:
     summary = catapult.uv_experiment("1e400", steps=3000, dps=30).summary(3.0)
-    assert summary.phase == Phase.CATAPULT and summary.final_eta_lambda < 2.0
+    assert summary.phase == CatapultPhase.CATAPULT and summary.final_eta_lambda < 2.0
     assert summary.peak_log10_loss > 390  # peak ~ 0.2 n: log10 ~ 399 (measured 399.2)
 
 
@@ -77,14 +77,14 @@ def test_catapult_persists_at_huge_width_in_mpmath() -> None:
 @pytest.mark.parametrize("ratio", [4.1, 4.5, 6.0])
 def test_runs_at_or_above_4_1_diverge(n: int, ratio: float) -> None:
     summary = catapult.uv_experiment(n, steps=1000, seed=0).summary(ratio)
-    assert summary.phase == Phase.DIVERGENT and summary.diverged_step is not None
+    assert summary.phase == CatapultPhase.DIVERGENT and summary.diverged_step is not None
 
 
 @pytest.mark.parametrize("ratio", [0.5, 1.0, 1.9])
 def test_lazy_below_two_keeps_the_kernel(ratio: float) -> None:
     n = 10**4
     summary = catapult.uv_experiment(n, steps=1000, seed=0).summary(ratio)
-    assert summary.phase == Phase.LAZY
+    assert summary.phase == CatapultPhase.LAZY
     # |lambda_T - lambda_0| = O(1/n): lambda changes by eta f^2/n (eta lambda - 4) per step and
     # sum_t f_t^2 ~ f_0^2 / (1 - (1 - eta lam)^2) = O(1); 20/n leaves room for that O(1) factor.
     assert abs(summary.final_eta_lambda - ratio) / ratio < 20 / n
@@ -102,7 +102,7 @@ def test_bisected_edges_match_2_and_4_over_lambda0_at_n_1e4(seed: int) -> None:
 def test_infinite_width_limit_has_no_catapult() -> None:
     # A0-T6: dropping the 1/n terms (n -> inf) turns every eta lam_0 > 2 into divergence.
     r0, lam0 = 1.0, 2.0
-    assert catapult.uv_experiment(10**4).summary(3.0).phase == Phase.CATAPULT
+    assert catapult.uv_experiment(10**4).summary(3.0).phase == CatapultPhase.CATAPULT
     trajectory = uv_model.function_map(r0, lam0, 3.0 / lam0, "1e300", 1000, cap_log10=290)
-    assert classify(trajectory.log10_loss(), Criterion(cap_log10=290)).phase == Phase.DIVERGENT
+    assert classify(trajectory.log10_loss(), PhaseCriterion(cap_log10=290)).phase == CatapultPhase.DIVERGENT
     assert all(abs(float(lam) - lam0) < 1e-12 for lam in trajectory.lam[:50])
