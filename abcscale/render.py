@@ -1,10 +1,13 @@
-"""Terminal rendering of engine reports (exponents printed as exact rationals)."""
+"""Terminal and JSON forms of the engine's results: reports, solved learning rates, symmetry checks (exponents
+printed as exact rationals)."""
 
 from __future__ import annotations
 
 from theory.depth import DEPTH_QUANTITIES, DepthReport, Pair
 from theory.engine import Report
 from theory.exponents import Exponent, format_exponent
+from theory.solver import Solution
+from theory.symmetry import Equivalence
 from theory.terminal import text_table
 
 COLUMNS = [
@@ -95,4 +98,42 @@ def render_depth_report(report: DepthReport, layers: int | None = None) -> str:
     lines.append("Entries are exponents: a quantity scales like n^(n column) L^(L column), width first.")
     for note in report.notes:
         lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def solution_dict(solution: Solution) -> dict[str, object]:
+    """The solved exponents as JSON: c per layer, each layer's (a, b, c), regime, max stable LR, logits."""
+    report = solution.report
+    return {"c": [format_exponent(c) for c in solution.c],
+            "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
+                        "b": format_exponent(l.b), "c": format_exponent(c)}
+                       for l, c in zip(report.layers, solution.c, strict=True)],
+            "regime": report.regime,
+            "max_stable_lr_exponent": format_exponent(report.max_stable_lr_exponent),
+            "logits": {k: format_exponent(v) for k, v in report.logits.items()}}
+
+
+def render_solution(solution: Solution, name: str) -> str:
+    """The solved exponents of ``name``'s initialisation: per-layer (a, b, solved c, dW x), regime, logit change."""
+    report, p = solution.report, solution.parametrization
+    rows = [[str(l.index), l.role, format_exponent(l.a), format_exponent(l.b), format_exponent(c),
+             format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
+    return "\n".join([f"{name} init with {p.optimizer.name}, loss {p.loss}: learning rate of layer l = eta n^-c_l",
+                      text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows),
+                      f"regime with these rates: {report.regime}; logit change "
+                      f"n^{format_exponent(report.logits['update'])}"])
+
+
+def equivalence_dict(result: Equivalence) -> dict[str, object]:
+    """The symmetry check as JSON: equivalent, the shift t per layer ('theta'), reasons if not."""
+    return {"equivalent": result.equivalent, "theta": [format_exponent(t) for t in result.thetas],
+            "reasons": result.reasons}
+
+
+def render_equivalence(result: Equivalence, first: str, second: str, optimizer: str) -> str:
+    """The verdict on ``first`` and ``second`` under ``optimizer``, the shift t per layer, and the reasons."""
+    lines = [f"{first} and {second} ({optimizer}): {'equivalent' if result.equivalent else 'not equivalent'}"]
+    if result.thetas:
+        lines.append("shift t per layer: " + ", ".join(format_exponent(t) for t in result.thetas))
+    lines += [f"  - {reason}" for reason in result.reasons]
     return "\n".join(lines)
