@@ -1,12 +1,15 @@
-"""Terminal rendering of engine reports (exponents printed as exact rationals)."""
+"""Terminal and JSON forms of the engine's results: reports, solved learning rates, symmetry checks (exponents
+printed as exact rationals)."""
 
 from __future__ import annotations
 
-from abcscale.commands._common import text_table
 from theory.depth import DEPTH_QUANTITIES, DepthReport, Pair
 from theory.engine import Report
 from theory.exponents import Exponent, format_exponent
 from theory.quantities import BY_NAME
+from theory.solver import Solution
+from theory.symmetry import Equivalence
+from theory.terminal import text_table
 
 # the per-layer columns of a report, in the order a layer's training flows (labels from theory.quantities)
 COLUMNS = [(name, BY_NAME[name].label) for name in
@@ -98,4 +101,52 @@ def render_depth_report(report: DepthReport, layers: int | None = None) -> str:
     lines.append("Entries are exponents: a quantity scales like n^(n column) L^(L column), width first.")
     for note in report.notes:
         lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def solution_dict(solution: Solution) -> dict[str, object]:
+    """The solved exponents as JSON: the objective, c per layer, each layer's (a, b, c), regime, max stable LR,
+    logits and the report's notes."""
+    report = solution.report
+    return {"objective": solution.objective, "c": [format_exponent(c) for c in solution.c],
+            "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
+                        "b": format_exponent(l.b), "c": format_exponent(c)}
+                       for l, c in zip(report.layers, solution.c, strict=True)],
+            "regime": report.regime,
+            "max_stable_lr_exponent": (None if report.max_stable_lr_exponent is None
+                                       else format_exponent(report.max_stable_lr_exponent)),
+            "logits": {k: format_exponent(v) for k, v in report.logits.items()},
+            "notes": report.notes}
+
+
+GOALS = {"max-updates": "Theta(1) updates in every layer", "max-lr": "largest stable learning rates"}
+
+
+def render_solution(solution: Solution, name: str) -> str:
+    """The solved exponents of ``name``'s initialisation: per-layer (a, b, solved c, dW x), regime, logit change,
+    and the report's notes when the initialisation vanishes (the rates are solved, TP4's init condition fails)."""
+    report, p = solution.report, solution.parametrization
+    rows = [[str(l.index), l.role, format_exponent(l.a), format_exponent(l.b), format_exponent(c),
+             format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
+    lines = [f"{name} init with {p.optimizer.name}, loss {p.loss}, {GOALS[solution.objective]}: "
+             "learning rate of layer l = eta n^-c_l",
+             text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows),
+             f"regime with these rates: {report.regime}; logit change n^{format_exponent(report.logits['update'])}"]
+    if report.vanishing_init:
+        lines += [f"note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def equivalence_dict(result: Equivalence) -> dict[str, object]:
+    """The symmetry check as JSON: equivalent, the shift t per layer ('theta'), reasons if not."""
+    return {"equivalent": result.equivalent, "theta": [format_exponent(t) for t in result.thetas],
+            "reasons": result.reasons}
+
+
+def render_equivalence(result: Equivalence, first: str, second: str, optimizer: str) -> str:
+    """The verdict on ``first`` and ``second`` under ``optimizer``, the shift t per layer, and the reasons."""
+    lines = [f"{first} and {second} ({optimizer}): {'equivalent' if result.equivalent else 'not equivalent'}"]
+    if result.thetas:
+        lines.append("shift t per layer: " + ", ".join(format_exponent(t) for t in result.thetas))
+    lines += [f"  - {reason}" for reason in result.reasons]
     return "\n".join(lines)

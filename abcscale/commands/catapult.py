@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from theory.errors import InputError
+
+if TYPE_CHECKING:
+    from numerics.catapult.report import ModelSweep
+    from verify.catapult.report import NetSweep
 
 DESCRIPTION = """Sweep the learning rate in units of eta*lambda_0 (lambda_0 = top NTK eigenvalue at init,
 NTK = J J^T / m paired with the loss (1/2m) sum (f-y)^2, so the lazy/catapult edge is eta*lambda_0 = 2)
@@ -95,16 +98,18 @@ def run(args: argparse.Namespace) -> int:
     ratios = parse_ratios(args.ratios or default_ratios)
     if args.plot is not None and not args.plot.strip():
         raise InputError("--plot needs a file path")
-    if args.model == "mlp":
-        result = _run_mlp(args, ratios, seeds, steps)
-    else:
-        result = _run_model(args, ratios, seeds, steps)
+    sweep = _sweep_net(args, ratios, seeds, steps) if args.model == "mlp" else _sweep_model(args, ratios, seeds, steps)
     if args.json:
-        print(json.dumps(result["json"], indent=2, default=_jsonable))
+        print(json.dumps(sweep.as_dict(), indent=2, default=_jsonable))
     else:
-        print(result["text"])
+        print(f"{_title(args, steps)}\n{sweep.table()}")
     if args.plot:
-        write_plot(args.plot, result["curves"], result["diagram"], args.model)
+        from numerics.catapult.plot import plot_sweep
+
+        try:
+            plot_sweep(args.plot, sweep.curves, sweep.diagram, args.model)
+        except (OSError, ValueError) as err:
+            raise InputError(f"--plot {args.plot!r}: cannot write ({err})") from None
         if not args.json:
             print(f"plot written: {args.plot}")
     return 0
@@ -114,51 +119,23 @@ def _jsonable(value: Any) -> Any:
     return float(value) if hasattr(value, "__float__") else str(value)
 
 
-def _fmt(value: float, digits: int = 3) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}g}"
+def _title(args: argparse.Namespace, steps: int) -> str:
+    if args.model == "mlp":
+        return (f"abcscale catapult mlp: {args.dataset} ({args.inputs}), m={args.samples}, width={args.width}, "
+                f"depth={args.depth}, steps={steps}")
+    return (f"abcscale catapult {args.model}: n={args.n or (10_000 if args.model == 'uv' else 1000)}, "
+            f"steps={steps}, {'mpmath dps=' + str(args.dps) if args.dps else 'float64'}")
 
 
-def _run_model(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple[int, ...],
-               steps: int) -> dict[str, Any]:
-    from numerics.catapult import tables as catapult
+def _sweep_model(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple[int, ...],
+                 steps: int) -> ModelSweep:
+    from numerics.catapult.report import sweep_model
 
     if args.dps is not None and args.dps < 15:
         raise InputError(f"--dps must be >= 15, got {args.dps}")
-    rows: list[dict[str, Any]] = []
-    curves: list[tuple[int, float, list[float]]] = []
-    diagram: list[dict[str, Any]] = []
-    edges: list[dict[str, Any]] = []
-    for seed in seeds:
-        if args.model == "uv":
-            exp = catapult.uv_experiment(args.n or 10_000, steps, seed, args.x, args.y, args.dps)
-        else:
-            width = _int_width(args.n or 1000)
-            exp = catapult.quadratic_experiment(width, steps, seed, args.linear, args.dps)
-        for summary in exp.sweep(ratios):
-            rows.append({"seed": seed, **summary.as_dict()})
-            curves.append((seed, summary.ratio, exp.trajectory(summary.ratio).log10_loss()))
-        diagram.extend({"seed": seed, **row} for row in catapult.phase_diagram(exp.sweep(ratios)))
-        if args.edges:
-            edges.append({"seed": seed, **catapult.locate_edges(exp).as_dict()})
-    header = f"{'seed':>4} {'eta*lam0':>9} {'phase':>9} {'log10 L0':>9} {'log10 Lmax':>10} {'t_peak':>6} " \
-             f"{'eta*lam_T':>9} {'log10 L_T':>9} {'div@':>5}"
-    lines = [f"abcscale catapult {args.model}: n={args.n or (10_000 if args.model == 'uv' else 1000)}, "
-             f"steps={steps}, {'mpmath dps=' + str(args.dps) if args.dps else 'float64'}", header]
-    for r in rows:
-        lines.append(f"{r['seed']:>4} {r['eta_lambda0']:>9.3f} {r['phase']:>9} {_fmt(r['log10_loss0']):>9} "
-                     f"{_fmt(r['peak_log10_loss']):>10} {r['peak_step']:>6} {_fmt(r['final_eta_lambda']):>9} "
-                     f"{_fmt(r['final_log10_loss']):>9} {_step(r['diverged_step']):>5}")
-    for e in edges:
-        lines.append(f"edges (seed {e['seed']}, eta*lam0): lower {e['lower']:.4f} vs 2 "
-                     f"({100 * (e['lower'] / 2 - 1):+.2f}%), upper {e['upper']:.4f} vs {e['upper_closed_name']} "
-                     f"= {e['upper_closed']:.4f} ({100 * (e['upper'] / e['upper_closed'] - 1):+.2f}%)")
-    return {"text": "\n".join(lines), "json": {"model": args.model, "runs": rows, "edges": edges,
-                                                "phase_diagram": diagram},
-            "curves": curves, "diagram": diagram}
-
-
-def _step(step: int | None) -> str:
-    return "-" if step is None else str(step)
+    n = (args.n or 10_000) if args.model == "uv" else _int_width(args.n or 1000)
+    return sweep_model(args.model, n, ratios, seeds, steps, x=args.x, y=args.y, linear=args.linear, dps=args.dps,
+                       edges=args.edges)
 
 
 def _int_width(text: Any) -> int:
@@ -169,90 +146,14 @@ def _int_width(text: Any) -> int:
     return width
 
 
-def _run_mlp(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple[int, ...],
-             steps: int) -> dict[str, Any]:
+def _sweep_net(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple[int, ...],
+               steps: int) -> NetSweep:
     import torch
 
-    from verify.catapult import sweep as vc
+    from verify.catapult.report import sweep_net
+    from verify.catapult.sweep import SweepConfig
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    config = vc.SweepConfig(dataset=args.dataset, inputs=args.inputs, samples=args.samples, width=args.width,
-                            depth=args.depth, ratios=ratios, seeds=seeds, steps=steps, ntk_every=args.ntk_every)
-    records = vc.run_sweep(config, progress=not args.json)
-    edges = vc.window_edges(records)
-    correlations = []
-    for layer in range(args.depth - 1):
-        try:
-            correlations.append(vc.sparsity_rank_correlation(records, layer=layer))
-        except InputError:
-            break
-    header = f"{'seed':>4} {'eta*lam0':>8} {'phase':>9} {'L0':>7} {'Lmax':>9} {'t_peak':>6} {'L_T':>8} " \
-             f"{'eta*lam_T':>9} {'|th|2/P 0->max->T':>20} {'inactive/layer':>16} {'div@':>5}"
-    lines = [f"abcscale catapult mlp: {args.dataset} ({args.inputs}), m={args.samples}, width={args.width}, "
-             f"depth={args.depth}, steps={steps}", header]
-    diagram: list[dict[str, Any]] = []
-    curves: list[tuple[int, float, list[float]]] = []
-    for r in records:
-        wn = f"{r.weight_norm[0]:.3f}->{max(r.weight_norm):.3g}->{r.weight_norm[-1]:.3g}"
-        inactive = ",".join(f"{v:.3f}" for v in r.inactive_final) or "-"
-        lines.append(f"{r.seed:>4} {r.ratio:>8.2f} {r.phase:>9} {r.loss[0]:>7.3g} {r.peak_loss:>9.3g} "
-                     f"{r.peak_step:>6} {r.loss[-1]:>8.3g} {_fmt(r.final_eta_lambda):>9} {wn:>20} "
-                     f"{inactive:>16} {_step(r.diverged_step):>5}")
-        diagram.append({"seed": r.seed, "eta": r.eta, "final_lambda": r.lam[-1] if r.diverged_step is None
-                        else math.nan, "two_over_eta": 2 / r.eta, "phase": r.phase})
-        curves.append((r.seed, r.ratio, [math.log10(v) if v > 0 else -math.inf for v in r.loss]))
-    lines.append(f"window (eta*lam0, grid midpoints, mean over seeds +- std (+) half spacing): lower "
-                 f"{_fmt(edges.lower, 4)} +- {_fmt(edges.lower_err, 2)}, upper {_fmt(edges.upper, 4)} +- "
-                 f"{_fmt(edges.upper_err, 2)}{' (no divergence in grid)' if math.isnan(edges.upper) else ''}")
-    for layer, c in enumerate(correlations):
-        lines.append(f"inactive fraction vs eta*lam0 (layer {layer + 1}, {c.runs} catapult runs): Spearman "
-                     f"rho {c.rho:.3f}, 95% bootstrap CI [{c.ci_low:.3f}, {c.ci_high:.3f}]")
-    payload = {"model": "mlp", "config": asdict(config),
-               "runs": [r.as_dict() for r in records], "edges": vars(edges),
-               "sparsity_correlation": [vars(c) for c in correlations]}
-    return {"text": "\n".join(lines), "json": payload, "curves": curves, "diagram": diagram}
-
-
-def write_plot(path: str, curves: list[tuple[int, float, list[float]]], diagram: list[dict[str, Any]],
-               model: str) -> None:
-    """Left: final lambda against eta with the 2/eta curve; right: log10 loss curves (first seed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_d, ax_l) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = {"lazy": "tab:blue", "catapult": "tab:orange", "divergent": "tab:red"}
-    etas = sorted(row["eta"] for row in diagram)
-    for phase, colour in colours.items():
-        pts = [(row["eta"], row["final_lambda"]) for row in diagram if row["phase"] == phase]
-        if pts and phase != "divergent":
-            ax_d.plot(*zip(*pts, strict=True), "o", color=colour, label=phase)
-    for row in diagram:
-        if row["phase"] == "divergent":
-            ax_d.axvline(row["eta"], color=colours["divergent"], alpha=0.15)
-    ax_d.plot(etas, [2 / e for e in etas], "k--", label="2/eta")
-    ax_d.set_xlabel("eta")
-    ax_d.set_ylabel("final lambda (top NTK eigenvalue)")
-    ax_d.set_title(f"{model}: phase diagram (red lines: divergent)")
-    ax_d.legend()
-    first_seed = curves[0][0] if curves else 0
-    cmap = plt.get_cmap("viridis")
-    mine = [c for c in curves if c[0] == first_seed]
-    for i, (_, ratio, losses) in enumerate(mine):
-        ax_l.plot(range(len(losses)), losses, color=cmap(i / max(len(mine) - 1, 1)), label=f"{ratio:.2f}")
-    finite = [v for _, _, losses in mine for v in losses if math.isfinite(v)]
-    if finite:  # show the spikes: the first 80 steps, 12 decades below the start
-        ax_l.set_ylim(min(finite[0] - 12, max(finite)) , max(finite) + 1)
-    ax_l.set_xlim(0, 80)
-    ax_l.set_xlabel("step")
-    ax_l.set_ylabel("log10 loss")
-    ax_l.set_title(f"loss curves (seed {first_seed}), label = eta*lambda_0")
-    ax_l.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except (OSError, ValueError) as err:
-        raise InputError(f"--plot {path!r}: cannot write ({err})") from None
-    finally:
-        plt.close(fig)
+    config = SweepConfig(dataset=args.dataset, inputs=args.inputs, samples=args.samples, width=args.width,
+                         depth=args.depth, ratios=ratios, seeds=seeds, steps=steps, ntk_every=args.ntk_every)
+    return sweep_net(config, progress=not args.json)

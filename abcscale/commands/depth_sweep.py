@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from abcscale.commands._common import print_json
 from theory.errors import InputError
 
 DESCRIPTION = """Measure depth scaling in torch and judge it against the theory (docs/depth.md).
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from verify.depth import sweep as depth
+    from verify.depth.sweep import format_table, run_experiment, summary_line
 
     torch.set_num_threads(args.threads)
     bar = tqdm(disable=args.json, desc="depth-sweep", bar_format="{desc}: {elapsed}")
@@ -106,56 +107,25 @@ def run(args: argparse.Namespace) -> int:
         bar.set_description_str(text)
         bar.update()
 
-    if args.experiment == "mlp-l3":
-        rows = depth.mlp_l3(opts["depths"], opts["widths"], opts["seeds"], progress)
-    elif args.experiment == "ip":
-        rows = depth.ip(args.layers, opts["widths"], opts["seeds"], max(opts["widths"][0], 256) * 4, progress)
-    else:
-        rows = depth.residual(opts["depths"], opts["widths"][0], opts["seeds"], opts["alphas"], opts["optimizers"],
-                              progress)
+    rows = run_experiment(args.experiment, widths=opts["widths"], seeds=opts["seeds"], depths=opts.get("depths"),
+                          layers=args.layers, alphas=opts.get("alphas"), optimizers=opts.get("optimizers"),
+                          progress=progress)
     bar.close()
     if args.plot:
-        _plot(rows, args.plot)
+        from verify.depth.plot import plot_rows
+
+        plot_rows(rows, args.plot)
     failed = any(r.verdict == "FAIL" for r in rows)
     if args.json:
-        from abcscale.commands._common import print_json
-
-        print_json({"experiment": args.experiment, **{k: v for k, v in opts.items()},
-                    "rows": [r.as_dict() for r in rows], "passed": not failed})
+        print_json({"experiment": args.experiment, **opts, "rows": [r.as_dict() for r in rows], "passed": not failed})
     else:
-        print(_table(rows))
-        print(f"\n{sum(r.verdict == 'PASS' for r in rows)}/{len(rows)} PASS")
+        print(format_table(rows))
+        print(f"\n{summary_line(rows)}")
     return 1 if failed else 0
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
-
-
 def _table(rows: list[Any]) -> str:
-    from abcscale.commands._common import text_table
+    """Kept only until commands/verify.py imports ``verify.depth.sweep.format_table`` (its owner switches it)."""
+    from verify.depth.sweep import format_table
 
-    body = [[r.experiment, r.item, _fmt(r.predicted), _fmt(r.measured), f"[{_fmt(r.low)}, {_fmt(r.high)}]",
-             f"{r.tolerance:g}", r.verdict, r.note] for r in rows]
-    return text_table(["experiment", "quantity", "predicted", "measured", "95% CI / range", "tol", "verdict", "note"],
-                      body, right={2, 3})
-
-
-def _plot(rows: list[Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.5))
-    for i, r in enumerate(rows):
-        ax.plot([r.predicted], [i], "kx")
-        if r.measured is not None:
-            err = [[r.measured - (r.low if r.low is not None else r.measured)],
-                   [(r.high if r.high is not None else r.measured) - r.measured]]
-            ax.errorbar([r.measured], [i], xerr=err, fmt="o", color="tab:green" if r.verdict == "PASS" else "tab:red")
-    ax.set_yticks(range(len(rows)), [f"{r.experiment}: {r.item}" for r in rows], fontsize=7)
-    ax.set_xlabel("value (x: predicted, o: measured with 95% CI)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return format_table(rows)

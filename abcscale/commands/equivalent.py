@@ -25,21 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from abcscale.render import equivalence_dict, render_equivalence
     from theory.config import resolve
-    from theory.exponents import format_exponent
     from theory.symmetry import equivalent
 
     a = resolve(args.first, layers=args.layers, optimizer=args.optimizer, loss=args.loss)
     b = resolve(args.second, layers=args.layers, optimizer=args.optimizer, loss=args.loss)
     result = equivalent(a, b)
     if args.json:
-        print_json({"equivalent": result.equivalent, "theta": [format_exponent(t) for t in result.thetas],
-                    "reasons": result.reasons})
+        print_json(equivalence_dict(result))
     else:
-        verdict = "equivalent" if result.equivalent else "not equivalent"
-        print(f"{args.first} and {args.second} ({a.optimizer.name}): {verdict}")
-        if result.thetas:
-            print("shift t per layer: " + ", ".join(format_exponent(t) for t in result.thetas))
-        for reason in result.reasons:
-            print(f"  - {reason}")
+        print(render_equivalence(result, args.first, args.second, a.optimizer.name))
     return 0 if result.equivalent else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from abcscale.commands._common import add_parametrization_args, parametrization_from, print_json, text_table
+from abcscale.commands._common import add_parametrization_args, parametrization_from, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from theory.exponents import format_exponent
+    from abcscale.render import render_solution, solution_dict
     from theory.presets import PRESETS
     from theory.solver import solve
 
@@ -40,27 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if optimizer is not None:
         param = param.with_(optimizer=optimizer)
     solution = solve(param, args.objective)
-    report = solution.report
     if args.json:
-        print_json({"objective": solution.objective, "c": [format_exponent(c) for c in solution.c],
-                    "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
-                                "b": format_exponent(l.b), "c": format_exponent(c)}
-                               for l, c in zip(report.layers, solution.c, strict=True)],
-                    "regime": report.regime,
-                    "max_stable_lr_exponent": (None if report.max_stable_lr_exponent is None
-                                               else format_exponent(report.max_stable_lr_exponent)),
-                    "logits": {k: format_exponent(v) for k, v in report.logits.items()},
-                    "notes": report.notes})
-        return 0
-    p = solution.parametrization
-    goal = {"max-updates": "Theta(1) updates in every layer", "max-lr": "largest stable learning rates"}
-    print(f"{args.spec} init with {p.optimizer.name}, loss {p.loss}, {goal[solution.objective]}: "
-          "learning rate of layer l = eta n^-c_l")
-    rows = [[str(l.index), l.role, format_exponent(l.a), format_exponent(l.b), format_exponent(c),
-             format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
-    print(text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows))
-    print(f"regime with these rates: {report.regime}; logit change n^{format_exponent(report.logits['update'])}")
-    if report.vanishing_init:  # the rates are solved, but TP4's init condition fails whatever they are
-        for note in report.notes:
-            print(f"note: {note}")
+        print_json(solution_dict(solution))
+    else:
+        print(render_solution(solution, args.spec))
     return 0

@@ -23,15 +23,19 @@ from enum import StrEnum
 from theory.errors import InputError
 
 
-class Phase(StrEnum):
+class CatapultPhase(StrEnum):
+    """A run's learning-rate phase (not ``theory.regimes.Phase``, an interval of the engine's LR exponent)."""
+
     LAZY = "lazy"
     CATAPULT = "catapult"
     DIVERGENT = "divergent"
 
 
 @dataclass(frozen=True)
-class Criterion:
-    """Thresholds of the phase criterion (see module docstring); ``cap_log10`` is absolute."""
+class PhaseCriterion:
+    """Thresholds of the phase criterion (see module docstring); ``cap_log10`` is absolute.
+
+    Not ``verify.lr.stability.Criterion``, which judges a width-sweep training stable or not."""
 
     spike: float = 1e-3
     cap_log10: float = 300.0
@@ -43,13 +47,13 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Classification:
-    phase: Phase
+    phase: CatapultPhase
     peak_log10_loss: float
     peak_step: int
     diverged_step: int | None
 
 
-def classify(log10_loss: Sequence[float], criterion: Criterion,
+def classify(log10_loss: Sequence[float], criterion: PhaseCriterion,
              spike_log10_loss: Sequence[float] | None = None) -> Classification:
     """Classify one trajectory of log10 losses (index = step, entry 0 = initial loss).
 
@@ -63,18 +67,18 @@ def classify(log10_loss: Sequence[float], criterion: Criterion,
     peak, peak_step = start, 0
     for step, value in enumerate(log10_loss):
         if math.isnan(value) or value > criterion.cap_log10:  # +inf counts as above the cap
-            return Classification(Phase.DIVERGENT, math.inf, step, step)
+            return Classification(CatapultPhase.DIVERGENT, math.inf, step, step)
         if value > peak:
             peak, peak_step = value, step
     final = log10_loss[-1]
     if not final < start:
-        return Classification(Phase.DIVERGENT, peak, peak_step, None)
+        return Classification(CatapultPhase.DIVERGENT, peak, peak_step, None)
     spike_series = log10_loss if spike_log10_loss is None else spike_log10_loss
     spiked = max(spike_series) > spike_series[0] + math.log10(1.0 + criterion.spike)
-    return Classification(Phase.CATAPULT if spiked else Phase.LAZY, peak, peak_step, None)
+    return Classification(CatapultPhase.CATAPULT if spiked else CatapultPhase.LAZY, peak, peak_step, None)
 
 
-def bisect_edge(phase_of: Callable[[float], Phase], lo: float, hi: float, below: Phase,
+def bisect_edge(phase_of: Callable[[float], CatapultPhase], lo: float, hi: float, below: CatapultPhase,
                 rel_tol: float = 1e-4) -> float:
     """Learning rate where ``phase_of`` stops returning ``below``: bisection on ``[lo, hi]``.
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from numerics.catapult import quadratic_model, uv_model
-from numerics.catapult.phases import Criterion, Phase, bisect_edge
+from numerics.catapult.phases import CatapultPhase, PhaseCriterion, bisect_edge
 from numerics.catapult.trajectory import RunSummary, Trajectory, summarize
 from theory.errors import InputError
 
@@ -45,7 +45,7 @@ class Experiment:
 
     lam0: float
     run: Callable[[float], Trajectory]
-    criterion: Criterion
+    criterion: PhaseCriterion
     upper_closed: float
     upper_closed_name: str
 
@@ -72,7 +72,7 @@ def uv_experiment(n: Any, steps: int = 1000, seed: int = 0, x: float = 1.0, y: f
     def run(eta: float) -> Trajectory:
         return uv_model.function_map(r0, lam0, eta, n, steps, x, y, dps=dps, cap_log10=cap)
 
-    return Experiment(lam0, run, Criterion(cap_log10=cap), 4.0, "4 (Lewkowycz Thm 1)")
+    return Experiment(lam0, run, PhaseCriterion(cap_log10=cap), 4.0, "4 (Lewkowycz Thm 1)")
 
 
 def quadratic_experiment(width: int, steps: int = 1000, seed: int = 0, linear: bool = False,
@@ -90,34 +90,35 @@ def quadratic_experiment(width: int, steps: int = 1000, seed: int = 0, linear: b
         return quadratic_model.function_map(state, model.zeta, eta, steps, dps=dps,
                                             cap_log10=cap)
 
-    return Experiment(state.ntk, run, Criterion(cap_log10=cap), bound * state.ntk, name)
+    return Experiment(state.ntk, run, PhaseCriterion(cap_log10=cap), bound * state.ntk, name)
 
 
 def locate_edges(experiment: Experiment, scan: Sequence[float] = SCAN_RATIOS,
                  rel_tol: float = 1e-4) -> Edges:
     """Lower edge (lazy -> not lazy) and upper edge (catapult -> divergent) in units of eta lambda_0."""
     phases = [experiment.summary(r).phase for r in scan]
-    lower_hi = next((i for i, p in enumerate(phases) if p != Phase.LAZY), None)
+    lower_hi = next((i for i, p in enumerate(phases) if p != CatapultPhase.LAZY), None)
     if lower_hi is None or lower_hi == 0:
         raise InputError("edge scan: no lazy-to-catapult change found in the scanned ratios")
-    upper_hi = next((i for i in range(lower_hi, len(phases)) if phases[i] == Phase.DIVERGENT), None)
-    catapults = [i for i in range(lower_hi, upper_hi or 0) if phases[i] == Phase.CATAPULT]
+    upper_hi = next((i for i in range(lower_hi, len(phases)) if phases[i] == CatapultPhase.DIVERGENT), None)
+    catapults = [i for i in range(lower_hi, upper_hi or 0) if phases[i] == CatapultPhase.CATAPULT]
     if upper_hi is None or not catapults:
         raise InputError("edge scan: no catapult-to-divergent change found in the scanned ratios")
 
-    def phase_of(eta: float) -> Phase:
+    def phase_of(eta: float) -> CatapultPhase:
         return summarize(eta, experiment.run(eta), experiment.criterion).phase
 
     lam0 = experiment.lam0
-    lower = bisect_edge(phase_of, scan[lower_hi - 1] / lam0, scan[lower_hi] / lam0, Phase.LAZY, rel_tol)
-    upper = bisect_edge(phase_of, scan[catapults[-1]] / lam0, scan[upper_hi] / lam0, Phase.CATAPULT,
+    lower = bisect_edge(phase_of, scan[lower_hi - 1] / lam0, scan[lower_hi] / lam0, CatapultPhase.LAZY, rel_tol)
+    upper = bisect_edge(phase_of, scan[catapults[-1]] / lam0, scan[upper_hi] / lam0, CatapultPhase.CATAPULT,
                         rel_tol)
     return Edges(lam0, lower * lam0, upper * lam0, 2.0, experiment.upper_closed,
                  experiment.upper_closed_name)
 
 
-def phase_diagram(summaries: Sequence[RunSummary]) -> list[dict[str, float | str]]:
-    """Rows (eta, final lambda, 2/eta, phase): lambda_final sits on lambda_0 (lazy), below 2/eta (catapult)."""
+def diagram_rows(summaries: Sequence[RunSummary]) -> list[dict[str, float | str]]:
+    """Rows (eta, final lambda, 2/eta, phase) of the catapult plot: lambda_final sits on lambda_0 (lazy), below
+    2/eta (catapult).  Named apart from ``theory.regimes.phase_diagram`` (regimes over the LR exponent)."""
     return [{"eta": s.eta, "final_lambda": s.final_eta_lambda / s.eta, "two_over_eta": 2.0 / s.eta,
              "phase": s.phase.value} for s in summaries]
 

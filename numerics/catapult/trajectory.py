@@ -12,7 +12,7 @@ from typing import Any
 
 import mpmath
 
-from numerics.catapult.phases import Classification, Criterion, Phase, classify
+from numerics.catapult.phases import CatapultPhase, Classification, PhaseCriterion, classify
 
 
 def log10_half_square(r: Any) -> float:
@@ -44,7 +44,7 @@ class RunSummary:
 
     eta: float
     ratio: float  # eta * lambda_0
-    phase: Phase
+    phase: CatapultPhase
     log10_loss0: float
     peak_log10_loss: float
     peak_step: int
@@ -59,7 +59,7 @@ class RunSummary:
                 "final_log10_loss": self.final_log10_loss, "diverged_step": self.diverged_step}
 
 
-def summarize(eta: float, trajectory: Trajectory, criterion: Criterion) -> RunSummary:
+def summarize(eta: float, trajectory: Trajectory, criterion: PhaseCriterion) -> RunSummary:
     """Classify ``trajectory`` and collect the numbers of its phase-table row."""
     losses = trajectory.log10_loss()
     verdict: Classification = classify(losses, criterion)

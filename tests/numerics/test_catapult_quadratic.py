@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from numerics.catapult import homogeneity, quadratic_model, uv_model
 from numerics.catapult import tables as catapult
-from numerics.catapult.phases import Phase
+from numerics.catapult.phases import CatapultPhase
 
 
 @pytest.mark.parametrize("linear", [False, True])
@@ -57,7 +57,7 @@ def test_pure_quadratic_window_contains_the_proven_bound(seed: int) -> None:
     assert edges.upper_closed < edges.upper  # eta_up is sufficient for convergence, so below the edge
     for ratio in np.linspace(2.1, edges.upper_closed, 4):
         summary = exp.summary(float(ratio))
-        assert summary.phase == Phase.CATAPULT and summary.final_eta_lambda < 2.0
+        assert summary.phase == CatapultPhase.CATAPULT and summary.final_eta_lambda < 2.0
 
 
 def test_norm_never_grows_while_the_loss_is_large_inside_the_proven_window() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from numerics.catapult import tables as catapult
 from numerics.catapult import uv_model
-from numerics.catapult.phases import Criterion, Phase, classify
+from numerics.catapult.phases import CatapultPhase, PhaseCriterion, classify
 from numerics.catapult.trajectory import Trajectory
 
 
@@ -63,7 +63,7 @@ def test_peak_loss_grows_with_n_and_final_eta_lambda_below_two(seed: int) -> Non
     peaks = []
     for n in (10**2, 10**3, 10**4, 10**5):
         summary = catapult.uv_experiment(n, steps=1000, seed=seed).summary(3.0)
-        assert summary.phase == Phase.CATAPULT
+        assert summary.phase == CatapultPhase.CATAPULT
         assert summary.final_eta_lambda < 2.0
         peaks.append(summary.peak_log10_loss)
     assert all(b > a for a, b in zip(peaks, peaks[1:], strict=False))  # Thm 1: peak Omega(n / log n)
@@ -71,7 +71,7 @@ def test_peak_loss_grows_with_n_and_final_eta_lambda_below_two(seed: int) -> Non
 
 def test_catapult_persists_at_huge_width_in_mpmath() -> None:
     summary = catapult.uv_experiment("1e400", steps=3000, dps=30).summary(3.0)
-    assert summary.phase == Phase.CATAPULT and summary.final_eta_lambda < 2.0
+    assert summary.phase == CatapultPhase.CATAPULT and summary.final_eta_lambda < 2.0
     assert summary.peak_log10_loss > 390  # peak ~ 0.2 n: log10 ~ 399 (measured 399.2)
 
 
@@ -79,7 +79,7 @@ def test_catapult_persists_at_huge_width_in_mpmath() -> None:
 @pytest.mark.parametrize("ratio", [4.1, 4.5, 6.0])
 def test_runs_at_or_above_4_1_diverge(n: int, ratio: float) -> None:
     summary = catapult.uv_experiment(n, steps=1000, seed=0).summary(ratio)
-    assert summary.phase == Phase.DIVERGENT and summary.diverged_step is not None
+    assert summary.phase == CatapultPhase.DIVERGENT and summary.diverged_step is not None
 
 
 def _init(n: int, seed: int, x: float = 1.0) -> tuple[float, float]:
@@ -102,7 +102,7 @@ def lazy_drift(n: int, seed: int, ratio: float) -> float:
 
 def check_lazy_drift(n: int, seed: int, ratio: float) -> None:
     summary = catapult.uv_experiment(n, steps=1000, seed=seed).summary(ratio)
-    assert summary.phase == Phase.LAZY
+    assert summary.phase == CatapultPhase.LAZY
     measured = summary.final_eta_lambda / ratio - 1.0
     predicted = lazy_drift(n, seed, ratio)
     # Next order: the closed form holds lambda at lambda_0 inside sum_t f_t^2; the drift itself moves 2 - ratio by
@@ -138,7 +138,7 @@ def test_lazy_drift_check_fails_for_a_map_without_the_kernel_update(monkeypatch:
 
 # Edges.  The located edges are compared, as learning rates, with closed forms computed from each run's own
 # lambda_0 and f_0 at several seeds, widths and input scales x (lambda_0 ~ x^2, so the edges move ~ 1/x^2).
-SPIKE = Criterion().spike  # the phase criterion's relative spike margin (1e-3)
+SPIKE = PhaseCriterion().spike  # the phase criterion's relative spike margin (1e-3)
 # locate_edges bisects eta to a bracket narrower than rel_tol * hi (rel_tol 1e-4) and returns its midpoint; the
 # bracket's top is at most the first non-lazy scan ratio (2.25) or the first divergent one (<= 4.25)
 LOWER_TOL = 0.5e-4 * 2.25
@@ -201,24 +201,24 @@ def test_located_edges_at_n_1e4_lie_within_the_first_step_bounds(seed: int) -> N
     check_edges_against_closed_forms(edges, 10**4, seed, 1.0)
 
 
-def phase_in_parameter_space(n: int, seed: int, x: float, y: float, eta: float) -> Phase:
+def phase_in_parameter_space(n: int, seed: int, x: float, y: float, eta: float) -> CatapultPhase:
     """The phase criterion's definition applied to parameter-space GD (not the function map, not ``classify``)."""
     u, v = uv_model.sample_params(n, seed)
     steps = 1000
     losses = [float(r) * float(r) / 2 for r in uv_model.parameter_gd(u, v, eta, steps, x, y).residual]  # inf past 1e154
     if len(losses) <= steps or not losses[-1] < losses[0]:  # stopped past 10^300, or no net progress
-        return Phase.DIVERGENT
-    return Phase.CATAPULT if max(losses) > (1.0 + SPIKE) * losses[0] else Phase.LAZY
+        return CatapultPhase.DIVERGENT
+    return CatapultPhase.CATAPULT if max(losses) > (1.0 + SPIKE) * losses[0] else CatapultPhase.LAZY
 
 
 def check_edges_bracket_a_phase_change(edges: catapult.Edges, n: int, seed: int, x: float, y: float) -> None:
     lam0, _ = _init(n, seed, x)
     eta_lower, eta_upper = edges.lower / lam0, edges.upper / lam0
     below, above = 1.0 - 1e-3, 1.0 + 1e-3  # ten times the bisection's resolution on either side
-    assert phase_in_parameter_space(n, seed, x, y, below * eta_lower) == Phase.LAZY
-    assert phase_in_parameter_space(n, seed, x, y, above * eta_lower) == Phase.CATAPULT
-    assert phase_in_parameter_space(n, seed, x, y, below * eta_upper) == Phase.CATAPULT
-    assert phase_in_parameter_space(n, seed, x, y, above * eta_upper) == Phase.DIVERGENT
+    assert phase_in_parameter_space(n, seed, x, y, below * eta_lower) == CatapultPhase.LAZY
+    assert phase_in_parameter_space(n, seed, x, y, above * eta_lower) == CatapultPhase.CATAPULT
+    assert phase_in_parameter_space(n, seed, x, y, below * eta_upper) == CatapultPhase.CATAPULT
+    assert phase_in_parameter_space(n, seed, x, y, above * eta_upper) == CatapultPhase.DIVERGENT
 
 
 # (n, y, seed), x = 1: with y != 0 at small n the edges move off 2 and 4 (measured: lower 2.329, 2.089, 2.004;
@@ -252,7 +252,7 @@ def test_edge_checks_fail_for_typed_in_or_unbisected_edges(monkeypatch: pytest.M
 def test_infinite_width_limit_has_no_catapult() -> None:
     # A0-T6: dropping the 1/n terms (n -> inf) turns every eta lam_0 > 2 into divergence.
     r0, lam0 = 1.0, 2.0
-    assert catapult.uv_experiment(10**4).summary(3.0).phase == Phase.CATAPULT
+    assert catapult.uv_experiment(10**4).summary(3.0).phase == CatapultPhase.CATAPULT
     trajectory = uv_model.function_map(r0, lam0, 3.0 / lam0, "1e300", 1000, cap_log10=290)
-    assert classify(trajectory.log10_loss(), Criterion(cap_log10=290)).phase == Phase.DIVERGENT
+    assert classify(trajectory.log10_loss(), PhaseCriterion(cap_log10=290)).phase == CatapultPhase.DIVERGENT
     assert all(abs(float(lam) - lam0) < 1e-12 for lam in trajectory.lam[:50])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.catapult.phases import Phase
+from numerics.catapult.phases import CatapultPhase
 from verify.catapult import sweep as vc
 from verify.catapult.net import ReLUNet, load_task
 
@@ -35,7 +35,7 @@ def test_bad_task_inputs_raise_one_line_errors() -> None:
 def test_a_diverging_run_is_recorded_with_its_step() -> None:
     x, y = load_task("synthetic", 32, seed=0, dim=8)
     record = vc.train_run(ReLUNet(8, 64, 2, seed=0), x, y, ratio=30.0, steps=50, ntk_every=50, seed=0, depth=2)
-    assert record.phase == Phase.DIVERGENT.value and record.diverged_step is not None
+    assert record.phase == CatapultPhase.DIVERGENT.value and record.diverged_step is not None
     assert record.diverged_step < 50
 
 
@@ -46,7 +46,7 @@ def check_norm_falls_while_loss_is_large(records: list[vc.RunRecord]) -> None:
     for seed in sorted({r.seed for r in records}):
         large = fell = 0
         for r in records:
-            if r.seed != seed or r.phase != Phase.CATAPULT.value:
+            if r.seed != seed or r.phase != CatapultPhase.CATAPULT.value:
                 continue
             assert r.ratio < 4.0
             steps = [t for t in range(len(r.weight_norm) - 1) if r.loss[t] > vc.LARGE_LOSS_FACTOR * r.loss[0]]
@@ -67,14 +67,14 @@ def test_two_layer_relu_digits_lazy_catapult_divergent() -> None:
     records = vc.run_sweep(config)
     for r in records:
         if r.ratio < 2:
-            assert r.phase == Phase.LAZY.value
+            assert r.phase == CatapultPhase.LAZY.value
         elif r.ratio <= 3.5:  # measured upper edge 3.71 +- 0.17 (docs/catapult.md): 3.75 is either side of it
-            assert r.phase == Phase.CATAPULT.value
+            assert r.phase == CatapultPhase.CATAPULT.value
             assert r.peak_loss > r.loss[0] and r.loss[-1] < 1e-2 * r.loss[0]
             assert r.final_eta_lambda < 2.0
             assert r.weight_norm[-1] < r.weight_norm[0]
         elif r.ratio >= 4.5:
-            assert r.phase == Phase.DIVERGENT.value and r.diverged_step is not None
+            assert r.phase == CatapultPhase.DIVERGENT.value and r.diverged_step is not None
     edges = vc.window_edges(records)
     assert 2.0 <= edges.lower <= 2.5
     assert 3.25 < edges.upper < 4.5
@@ -88,7 +88,7 @@ def test_two_layer_relu_digits_lazy_catapult_divergent() -> None:
 
 def test_norm_check_fails_without_large_losses_or_when_the_norm_grows() -> None:
     def record(loss: list[float], norm: list[float]) -> vc.RunRecord:
-        return vc.RunRecord(seed=0, ratio=3.0, eta=1.0, lam0=3.0, phase=Phase.CATAPULT.value, loss=loss,
+        return vc.RunRecord(seed=0, ratio=3.0, eta=1.0, lam0=3.0, phase=CatapultPhase.CATAPULT.value, loss=loss,
                             weight_norm=norm)
 
     mild = record([1.0, 3.0, 5.0, 0.5, 0.01], [1.0, 0.99, 0.97, 0.96, 0.96])  # a spike, but never above 10 L_0
@@ -120,6 +120,6 @@ def test_runs_whose_relus_all_switch_off_are_dead_not_catapults() -> None:
     mean(y^2)/2 = 0.5 with a vanishing NTK) is labelled dead and closes the window, like divergence."""
     x, y = load_task("digits", 128, seed=0, inputs="raw")
     records = [vc.train_run(ReLUNet(x.shape[1], 512, 2, seed=0), x, y, ratio, 300, 50, 0, 2) for ratio in (12.0, 40.0)]
-    assert [r.phase for r in records] == [Phase.CATAPULT.value, vc.DEAD]
+    assert [r.phase for r in records] == [CatapultPhase.CATAPULT.value, vc.DEAD]
     assert records[1].inactive_final[0] == 1.0 and records[1].loss[-1] == pytest.approx(0.5)
     assert vc.window_edges(records).upper == pytest.approx(26.0)

@@ -65,10 +65,10 @@ def test_norm_recursion_with_weight_decay() -> None:
 
 
 def test_weight_decay_leaves_readout_and_norm_parameters_alone() -> None:
-    from verify.elr.train import _parameter_groups
+    from verify.elr.train import parameter_groups
 
     model, _, _ = build(ElrRunConfig(depth=3, width=8))
-    groups = _parameter_groups(model, model.scale_invariant_weights(), 0.1)
+    groups = parameter_groups(model, model.scale_invariant_weights(), 0.1)
     decayed = {id(p) for p in groups[0]["params"]}
     assert decayed == {id(p) for p in model.scale_invariant_weights()} and groups[0]["weight_decay"] == 0.1
     assert groups[1]["weight_decay"] == 0.0 and any(p is model.readout.weight for p in groups[1]["params"])

@@ -80,7 +80,9 @@ def per_layer_table(param: Parametrization, quantities: Sequence[str] = PER_LAYE
                  label=f"tab:{param.name}-per-layer", notes=notes + report.notes)
 
 
-def _interval(phase: Phase) -> Interval:
+def phase_interval(phase: Phase) -> Interval:
+    """The LR-exponent interval of one engine phase as a table cell (end points as exact rationals)."""
+
     def ex(value: object) -> sympy.Rational | None:
         return None if value is None else sympy.Rational(str(value))
 
@@ -102,7 +104,7 @@ def phase_table(param: Parametrization, horizon: int = 4) -> Table:
     """One row per regime interval of the global LR exponent x (learning rate eta n^x)."""
     report = derive(param.with_(lr_exponent=sympy.Symbol("x", real=True)), horizon=horizon)
     phases = phases_of(report)
-    rows: list[list[Cell]] = [[_interval(p), Text(p.regime)] for p in phases]
+    rows: list[list[Cell]] = [[phase_interval(p), Text(p.regime)] for p in phases]
     p = report.parametrization
     notes = [f"max stable x = {_limit(report.max_stable_lr_exponent)}; largest x with bounded logits "
              f"= {_limit(report.max_bounded_logits_lr_exponent)}", *report.notes]

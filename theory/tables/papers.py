@@ -25,7 +25,7 @@ from theory.presets import get_preset
 from theory.regimes import CATASTROPHIC, CONTROLLED, STABLE
 from theory.solver import solve
 from theory.symmetry import shift
-from theory.tables.builders import _interval, phases_of
+from theory.tables.builders import phase_interval, phases_of
 from theory.tables.model import Cell, Column, Power, Powers, Table, Text
 from theory.tables.quantities import exact
 
@@ -219,7 +219,7 @@ def haas_table(layers: int = 3) -> Table:
             if other:  # SP's init is Theta(1): a vanishing-init phase would mean the preset changed
                 raise ValueError(f"sp {optimizer} {loss}: regime {sorted(other)} has no column in this table")
             for regime in regimes:
-                found = [_interval(p) for p in phases_of(report) if p.regime == regime]
+                found = [phase_interval(p) for p in phases_of(report) if p.regime == regime]
                 if len(found) > 1:
                     raise ValueError(f"sp {optimizer} {loss}: {regime} in {len(found)} separate intervals")
                 cells.append(found[0] if found else Power(None))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from numerics.catapult.phases import Criterion, Phase, classify
+from numerics.catapult.phases import CatapultPhase, PhaseCriterion, classify
 from theory.errors import InputError
 from verify.catapult.net import DATASETS, INPUT_SCALINGS, ReLUNet, inactive_fractions, load_task
 from verify.catapult.ntk import top_eigenvalue, top_eigenvector
@@ -116,11 +116,11 @@ def train_run(model: ReLUNet, x: torch.Tensor, y: torch.Tensor, ratio: float, st
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):
                 p.sub_(eta * g)
-    verdict = classify(_log10(record.loss), Criterion(cap_log10=cap_log10), _log10(record.top_mode_loss))
+    verdict = classify(_log10(record.loss), PhaseCriterion(cap_log10=cap_log10), _log10(record.top_mode_loss))
     record.phase = verdict.phase.value
     record.peak_step = verdict.peak_step
     record.peak_loss = max(record.loss) if verdict.diverged_step is None else math.inf
-    if verdict.phase == Phase.DIVERGENT:
+    if verdict.phase == CatapultPhase.DIVERGENT:
         record.diverged_step = verdict.diverged_step if verdict.diverged_step is not None else steps
     else:
         record.final_eta_lambda = eta * record.lam[-1]
@@ -170,8 +170,8 @@ def window_edges(records: Sequence[RunRecord]) -> WindowEdges:
         runs = sorted((r for r in records if r.seed == seed), key=lambda r: r.ratio)
         ratios = [r.ratio for r in runs]
         spacings.extend(np.diff(ratios))
-        first_not_lazy = next((i for i, r in enumerate(runs) if r.phase != Phase.LAZY.value), None)
-        first_div = next((i for i, r in enumerate(runs) if r.phase in (Phase.DIVERGENT.value, DEAD)), None)
+        first_not_lazy = next((i for i, r in enumerate(runs) if r.phase != CatapultPhase.LAZY.value), None)
+        first_div = next((i for i, r in enumerate(runs) if r.phase in (CatapultPhase.DIVERGENT.value, DEAD)), None)
         if first_not_lazy not in (None, 0):
             lowers.append(0.5 * (ratios[first_not_lazy - 1] + ratios[first_not_lazy]))
         if first_div not in (None, 0):
@@ -202,7 +202,7 @@ def sparsity_rank_correlation(records: Sequence[RunRecord], layer: int = -1, n_b
     with a 95% percentile bootstrap CI (runs resampled with replacement)."""
     from scipy.stats import spearmanr
 
-    runs = [r for r in records if r.phase == Phase.CATAPULT.value]
+    runs = [r for r in records if r.phase == CatapultPhase.CATAPULT.value]
     if len(runs) < 4:
         raise InputError(f"rank correlation needs >= 4 catapult runs, got {len(runs)}")
     ratio = np.array([r.ratio for r in runs])

@@ -1,4 +1,5 @@
-"""Depth sweeps: prediction vs measurement rows (slope with 95% bootstrap CI, tolerance, PASS/FAIL).
+"""Depth sweeps: prediction vs measurement rows (slope with 95% bootstrap CI, tolerance, PASS/FAIL), their text
+table and summary (``format_table``, ``summary_line``; plotted by verify.depth.plot).
 
 Three experiments (docs/depth.md):
 * ``mlp_l3``: one-step change of the last hidden pre-activation of a mean-field ReLU MLP vs depth L (slope 3,
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from theory.errors import InputError
+from theory.terminal import text_table
 from verify.fit import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, fit_slope
 
 SLOPE3_TOL = 0.2
@@ -179,3 +181,40 @@ def residual(depths: list[int], width: int, seeds: list[int], alphas: list[float
                 rows.append(_row(f"residual alpha={alpha:g} {opt}", f"{q} update slope in L, n={width}",
                                  predicted_slope(q, alpha, opt), fit.slope, fit.low, fit.high, RESIDUAL_TOL, fit.note))
     return rows
+
+
+EXPERIMENTS = ("mlp-l3", "ip", "residual")
+
+
+def run_experiment(experiment: str, *, widths: list[int], seeds: list[int], depths: list[int] | None = None,
+                   layers: int = 3, alphas: list[float] | None = None, optimizers: list[str] | None = None,
+                   progress: Progress = _quiet) -> list[DepthRow]:
+    """One of ``EXPERIMENTS`` by name: ``mlp_l3`` and ``residual`` take ``depths`` (residual: the first width,
+    ``alphas``, ``optimizers``); ``ip`` takes ``layers`` and trains its losses at 4 x max(first width, 256)."""
+    if experiment == "ip":
+        return ip(layers, widths, seeds, max(widths[0], 256) * 4, progress)
+    if depths is None:
+        raise InputError(f"{experiment}: needs depths")
+    if experiment == "mlp-l3":
+        return mlp_l3(depths, widths, seeds, progress)
+    if experiment == "residual":
+        return residual(depths, widths[0], seeds, [0.5, 1.0] if alphas is None else alphas,
+                        ["sgd", "adam"] if optimizers is None else optimizers, progress)
+    raise InputError(f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {experiment!r}")
+
+
+def _cell(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def format_table(rows: list[DepthRow]) -> str:
+    """The rows as an aligned text table: predicted, measured, 95% CI (or seed range), tolerance, verdict."""
+    body = [[r.experiment, r.item, _cell(r.predicted), _cell(r.measured), f"[{_cell(r.low)}, {_cell(r.high)}]",
+             f"{r.tolerance:g}", r.verdict, r.note] for r in rows]
+    return text_table(["experiment", "quantity", "predicted", "measured", "95% CI / range", "tol", "verdict", "note"],
+                      body, right={2, 3})
+
+
+def summary_line(rows: list[DepthRow]) -> str:
+    """'k/n PASS' over the rows."""
+    return f"{sum(r.verdict == 'PASS' for r in rows)}/{len(rows)} PASS"

@@ -158,7 +158,7 @@ def build(config: ElrRunConfig) -> tuple[NormalizedNet, torch.Tensor, torch.Tens
     return model, x, y
 
 
-def _parameter_groups(model: nn.Module, scale_invariant: list[nn.Parameter], weight_decay: float
+def parameter_groups(model: nn.Module, scale_invariant: list[nn.Parameter], weight_decay: float
                       ) -> list[dict[str, Any]]:
     """Weight decay on the scale-invariant weights only: there it sets their norms (and so the ELRs) without
     changing the function; on the readout or BatchNorm's affine parameters it would shrink the logits."""
@@ -179,7 +179,7 @@ def train(config: ElrRunConfig) -> ElrRunLog:
     weights = model.scale_invariant_weights()
     probe_gen = torch.Generator().manual_seed(10_000 + config.seed)
     gamma0 = _unit_gradient_norms(model, x, y, config.probe_batches, config.batch, probe_gen)
-    opt = torch.optim.SGD(_parameter_groups(model, weights, config.weight_decay), lr=config.lr,
+    opt = torch.optim.SGD(parameter_groups(model, weights, config.weight_decay), lr=config.lr,
                           momentum=config.momentum)
     sched: torch.optim.lr_scheduler.LRScheduler | None = None
     if config.schedule == "linear":
