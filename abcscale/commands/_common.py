@@ -10,6 +10,9 @@ from typing import Any
 from theory.config import resolve
 from theory.parametrization import ACTIVATIONS, LOSSES, OPTIMIZERS, Parametrization
 from theory.presets import PRESETS
+from theory.tables.render import text_table
+
+__all__ = ["add_parametrization_args", "parametrization_from", "print_json", "text_table"]
 
 
 def add_parametrization_args(parser: argparse.ArgumentParser, *, lr_help: str | None = None,
@@ -37,16 +40,3 @@ def parametrization_from(args: argparse.Namespace) -> Parametrization:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
-
-
-def text_table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
-    """A plain aligned table for the terminal."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    right = right or set()
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *[line(r) for r in rows]])

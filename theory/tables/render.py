@@ -1,4 +1,5 @@
-"""Renderers: LaTeX (booktabs, optional standalone document), Markdown, CSV and JSON."""
+"""Renderers: LaTeX (booktabs, optional standalone document), Markdown, CSV and JSON; plain aligned text
+for the terminal (``text_table``, shared by the command line and the result objects of ``verify``)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,16 @@ def render(table: Table, fmt: str = "markdown", *, exponent_style: str | None = 
     if fmt == "csv":
         return to_csv(table, style)
     return to_json(table)
+
+
+def text_table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    """A plain aligned table for the terminal: columns padded to their widest cell, ``right`` ones right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    right = right or set()
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *[line(r) for r in rows]])
