@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from theory.errors import InputError
 from verify.fit import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, fit_slope
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SLOPE3_TOL = 0.2
 WIDTH_TOL = 0.15
@@ -179,3 +183,35 @@ def residual(depths: list[int], width: int, seeds: list[int], alphas: list[float
                 rows.append(_row(f"residual alpha={alpha:g} {opt}", f"{q} update slope in L, n={width}",
                                  predicted_slope(q, alpha, opt), fit.slope, fit.low, fit.high, RESIDUAL_TOL, fit.note))
     return rows
+
+
+def _cell(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def format_rows(rows: list[DepthRow]) -> str:
+    """The rows as the terminal shows them: predicted | measured | CI or range | tolerance | verdict | note."""
+    from theory.tables.render import text_table
+
+    body = [[r.experiment, r.item, _cell(r.predicted), _cell(r.measured), f"[{_cell(r.low)}, {_cell(r.high)}]",
+             f"{r.tolerance:g}", r.verdict, r.note] for r in rows]
+    return text_table(["experiment", "quantity", "predicted", "measured", "95% CI / range", "tol", "verdict", "note"],
+                      body, right={2, 3})
+
+
+def rows_figure(rows: list[DepthRow]) -> Figure:
+    """One line per row: the prediction (x) and the measurement with its CI (o, green PASS, red FAIL)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 0.4 * len(rows) + 1.5))
+    ax = fig.subplots()
+    for i, r in enumerate(rows):
+        ax.plot([r.predicted], [i], "kx")
+        if r.measured is not None:
+            err = [[r.measured - (r.low if r.low is not None else r.measured)],
+                   [(r.high if r.high is not None else r.measured) - r.measured]]
+            ax.errorbar([r.measured], [i], xerr=err, fmt="o", color="tab:green" if r.verdict == "PASS" else "tab:red")
+    ax.set_yticks(range(len(rows)), [f"{r.experiment}: {r.item}" for r in rows], fontsize=7)
+    ax.set_xlabel("value (x: predicted, o: measured with 95% CI)")
+    fig.tight_layout()
+    return fig
