@@ -20,6 +20,7 @@ import sympy
 from theory.errors import InputError
 from theory.exponents import Exponent, format_exponent
 from theory.parametrization import Parametrization
+from verify.depth.check import DepthCheckResult
 from verify.options import (
     EXPORT_SUFFIXES,
     PLOT_SUFFIXES,
@@ -41,8 +42,6 @@ from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, judge, su
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from verify.depth.check import DepthCheckResult
 
 DEFAULT_WIDTHS = (128, 256, 512, 1024)
 DEFAULT_SEEDS = 8
