@@ -19,7 +19,10 @@ EXPORT_SUFFIXES = (".csv", ".json")
 
 def parse_ints(value: Ints, option: str, minimum: int, example: str) -> list[int]:
     """Sorted distinct integers from "a,b,c" or a sequence; at least 2 of them, each >= ``minimum``."""
-    text = value if isinstance(value, str) else ",".join(str(v) for v in value)
+    try:
+        text = value if isinstance(value, str) else ",".join(str(v) for v in value)
+    except TypeError:  # a single number from Python
+        raise InputError(f"{option} {value!r}: expected a list of integers or a string like {example}") from None
     try:
         numbers = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from verify.options import PLOT_SUFFIXES, check_suffix
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 class Result(ABC):
     """Common behaviour of the result objects; subclasses say what a row is and how the CLI prints them."""
 
+    rows: Sequence[Any]  # one per judged quantity (check, verify) or per width (lr-sweep)
     json_indent: int = 1  # as the command prints its --json output
     dpi: int = 110  # of the figure files written by ``plot(path)`` and the commands' --plot
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from abcscale.commands._common import add_parametrization_args
 
@@ -59,16 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def options(args: argparse.Namespace) -> dict[str, Any]:
-    """The flags as the keywords of ``verify.width.check.check`` (``abcscale.check`` takes the same)."""
-    return {"layers": args.layers, "loss": args.loss, "optimizer": args.optimizer, "activation": args.activation,
-            "lr_exponent": args.lr_exponent, "eps_exponent": args.eps_exponent, "widths": args.widths,
-            "seeds": args.seeds, "steps": args.steps, "lr": args.lr, "base_width": args.base_width,
-            "batch_size": args.batch_size, "data": args.data, "predict": args.predict, "tolerance": args.tolerance,
-            "db": args.db, "export": args.export, "plot": args.plot, "workers": args.workers,
-            "scheduler": args.scheduler, "device": args.device, "depths": args.depths}
-
-
 def execute(args: argparse.Namespace, *, judged: bool) -> int:
     """Parse -> check (validates, trains, judges) -> print; shared by verify and check (``judged``)."""
     from verify.width.check import check
@@ -76,8 +65,13 @@ def execute(args: argparse.Namespace, *, judged: bool) -> int:
     def announce(line: str) -> None:
         print(line, flush=True)
 
-    result = check(args.spec, **options(args), judged=judged, progress=not args.json and sys.stderr.isatty(),
-                   announce=None if args.json else announce)
+    result = check(args.spec, layers=args.layers, loss=args.loss, optimizer=args.optimizer,
+                   activation=args.activation, lr_exponent=args.lr_exponent, eps_exponent=args.eps_exponent,
+                   widths=args.widths, seeds=args.seeds, steps=args.steps, lr=args.lr, base_width=args.base_width,
+                   batch_size=args.batch_size, data=args.data, predict=args.predict, tolerance=args.tolerance,
+                   db=args.db, export=args.export, plot=args.plot, workers=args.workers, scheduler=args.scheduler,
+                   device=args.device, depths=args.depths, judged=judged,
+                   progress=not args.json and sys.stderr.isatty(), announce=None if args.json else announce)
     print(result.to_json() if args.json else result.table(header=False))
     return 0 if result.passed else 1
 

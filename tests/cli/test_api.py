@@ -103,6 +103,7 @@ def test_check_takes_a_parametrization_object(tmp_path: Path) -> None:
     ("check", {"widths": [64]}, "--widths"),
     ("check", {"widths": "64,abc"}, "--widths"),
     ("check", {"widths": [64, 64]}, "--widths"),
+    ("check", {"widths": 64}, "--widths"),
     ("check", {"seeds": 0}, "--seeds"),
     ("check", {"seeds": [0, 1]}, "--seeds"),
     ("check", {"steps": 0}, "--steps"),

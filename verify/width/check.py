@@ -83,7 +83,7 @@ def choose_lr_exponent(param: Parametrization, given: object | None) -> tuple[Pa
     return param.with_(lr_exponent=edge), "engine edge (max stable LR exponent)"
 
 
-def run(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
+def train_and_judge(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
         predict: Parametrization | None = None, workers: int = 1,
         scheduler: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
         progress: bool = True, lr_source: str = "given", device: str = "cpu") -> Outcome:
@@ -140,10 +140,10 @@ class CheckPlan:
 
     def run(self, *, progress: bool = False) -> CheckResult:
         """Train the missing runs (resuming from ``db``), judge, then write the export and the plot if asked."""
-        outcome = run(self.param, self.settings, self.widths, list(range(self.seeds)), self.db,
-                      predict=self.predict, workers=self.workers, scheduler=self.scheduler,
-                      tolerance=self.tolerance, progress=progress, lr_source=self.lr_exponent_source,
-                      device=self.device)
+        outcome = train_and_judge(self.param, self.settings, self.widths, list(range(self.seeds)), self.db,
+                                  predict=self.predict, workers=self.workers, scheduler=self.scheduler,
+                                  tolerance=self.tolerance, progress=progress, lr_source=self.lr_exponent_source,
+                                  device=self.device)
         result = CheckResult(self, outcome)
         if self.export:
             with Store(self.db) as store:
