@@ -15,22 +15,34 @@ Per-layer learning-rate exponents for Theta(1) updates in every layer, and the a
 [-1, 0, 0, 1]
 >>> abcscale.equivalent("mup", "mfp").equivalent
 True
+
+The main job, derive + train across widths + judge, returns a result object: ``r = abcscale.check("mup")``,
+then ``print(r.table())`` (what ``abcscale check mup`` prints), ``r.to_dataframe()``, ``r.plot()``.
+``abcscale.verify`` and ``abcscale.lr_sweep`` do the same for ``abcscale verify`` and ``abcscale lr-sweep``
+(docs/python_api.md).  Bad input raises ``abcscale.InputError`` with a one-line message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from theory.config import load_toml, resolve
 from theory.engine import Report
+from theory.errors import InputError
 from theory.parametrization import Layer, Optimizer, Parametrization
 from theory.presets import PRESETS, get_preset
 from theory.quantities import QUANTITIES
 from theory.solver import Solution
 from theory.symmetry import Equivalence
 
-__all__ = ["PRESETS", "QUANTITIES", "Equivalence", "Layer", "Optimizer", "Parametrization", "Report", "Solution",
-           "derive", "equivalent", "get_preset", "load_toml", "parametrization", "resolve", "solve"]
+if TYPE_CHECKING:  # the trainers import torch: only when a check or a sweep runs
+    from verify.depth.check import DepthCheckResult
+    from verify.lr.sweep import LrSweepResult
+    from verify.width.check import CheckResult
+
+__all__ = ["PRESETS", "QUANTITIES", "Equivalence", "InputError", "Layer", "Optimizer", "Parametrization", "Report",
+           "Solution", "check", "derive", "equivalent", "get_preset", "load_toml", "lr_sweep", "parametrization",
+           "resolve", "solve", "verify"]
 __version__ = "0.1.0"
 
 
@@ -61,3 +73,31 @@ def equivalent(first: str | Parametrization, second: str | Parametrization, **ov
     from theory.symmetry import equivalent as _equivalent
 
     return _equivalent(parametrization(first, **overrides), parametrization(second, **overrides))
+
+
+def check(spec: str | Parametrization, **options: Any) -> CheckResult | DepthCheckResult:
+    """Derive, train across widths, judge every quantity: ``abcscale check`` as a function.
+
+    ``options`` are the command's flags as keywords (``verify.width.check.check`` lists them): ``widths``
+    a list or "128,256", ``seeds`` a count, ``db`` the results file (default abcscale.db; reruns resume),
+    ``progress=True`` for a progress bar.  The result's ``table()`` is what the command prints, ``to_dict()``
+    its ``--json``, and ``passed`` is False where the command exits with 1."""
+    from verify.width.check import check as _check
+
+    return _check(spec, **options)
+
+
+def verify(spec: str | Parametrization, **options: Any) -> CheckResult | DepthCheckResult:
+    """``abcscale verify`` as a function: ``check`` without the PASS/FAIL verdicts (measured slopes only)."""
+    from verify.width.check import check as _check
+
+    return _check(spec, judged=False, **options)
+
+
+def lr_sweep(spec: str | Parametrization, **options: Any) -> LrSweepResult:
+    """Maximal stable and optimal LR across widths against the engine: ``abcscale lr-sweep`` as a function.
+
+    ``options`` are the command's flags as keywords (``verify.lr.sweep.lr_sweep`` lists them)."""
+    from verify.lr.sweep import lr_sweep as _lr_sweep
+
+    return _lr_sweep(spec, **options)

@@ -18,4 +18,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return execute(args, with_verdict=True)
+    return execute(args, judged=True)

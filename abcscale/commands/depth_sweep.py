@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from verify.depth.sweep import format_table, run_experiment, summary_line
+    from verify.depth.sweep import format_rows, rows_figure, run_experiment, summary_line
 
     torch.set_num_threads(args.threads)
     bar = tqdm(disable=args.json, desc="depth-sweep", bar_format="{desc}: {elapsed}")
@@ -112,20 +112,11 @@ def run(args: argparse.Namespace) -> int:
                           progress=progress)
     bar.close()
     if args.plot:
-        from verify.depth.plot import plot_rows
-
-        plot_rows(rows, args.plot)
+        rows_figure(rows).savefig(args.plot, dpi=120)
     failed = any(r.verdict == "FAIL" for r in rows)
     if args.json:
         print_json({"experiment": args.experiment, **opts, "rows": [r.as_dict() for r in rows], "passed": not failed})
     else:
-        print(format_table(rows))
+        print(format_rows(rows))
         print(f"\n{summary_line(rows)}")
     return 1 if failed else 0
-
-
-def _table(rows: list[Any]) -> str:
-    """Kept only until commands/verify.py imports ``verify.depth.sweep.format_table`` (its owner switches it)."""
-    from verify.depth.sweep import format_table
-
-    return format_table(rows)

@@ -43,12 +43,12 @@ def test_residual_runs_and_rejects_bad_config() -> None:
         ResidualConfig(alpha=-1)
 
 
-def test_format_table_and_summary_line_read_the_rows() -> None:
-    from verify.depth.sweep import DepthRow, format_table, summary_line
+def test_format_rows_and_summary_line_read_the_rows() -> None:
+    from verify.depth.sweep import DepthRow, format_rows, summary_line
 
     rows = [DepthRow("mlp-l3", "slope in L", 3.0, 2.95, 2.8, 3.1, 0.2, "PASS"),
             DepthRow("ip training", "loss drop", 0.1, None, None, None, 0.1, "FAIL", "diverged")]
-    lines = format_table(rows).splitlines()
+    lines = format_rows(rows).splitlines()
     assert lines[0].split()[:3] == ["experiment", "quantity", "predicted"] and set(lines[1]) == {"-", " "}
     assert "3.000     2.950  [2.800, 3.100]" in lines[2] and lines[3].endswith("FAIL     diverged")
     assert "[-, -]" in lines[3]                              # a missing measurement prints '-'

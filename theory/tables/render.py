@@ -1,4 +1,5 @@
-"""Renderers: LaTeX (booktabs, optional standalone document), Markdown, CSV and JSON."""
+"""Renderers of tables: LaTeX (booktabs, optional standalone document), Markdown, CSV and JSON (plain aligned
+terminal text is ``theory.terminal.text_table``)."""
 
 from __future__ import annotations
 

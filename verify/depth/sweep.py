@@ -1,5 +1,5 @@
 """Depth sweeps: prediction vs measurement rows (slope with 95% bootstrap CI, tolerance, PASS/FAIL), their text
-table and summary (``format_table``, ``summary_line``; plotted by verify.depth.plot).
+table, summary and figure (``format_rows``, ``summary_line``, ``rows_figure``).
 
 Three experiments (docs/depth.md):
 * ``mlp_l3``: one-step change of the last hidden pre-activation of a mean-field ReLU MLP vs depth L (slope 3,
@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from theory.errors import InputError
 from theory.terminal import text_table
 from verify.fit import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, fit_slope
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SLOPE3_TOL = 0.2
 WIDTH_TOL = 0.15
@@ -207,8 +211,8 @@ def _cell(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def format_table(rows: list[DepthRow]) -> str:
-    """The rows as an aligned text table: predicted, measured, 95% CI (or seed range), tolerance, verdict."""
+def format_rows(rows: list[DepthRow]) -> str:
+    """The rows as the terminal shows them: predicted | measured | CI or range | tolerance | verdict | note."""
     body = [[r.experiment, r.item, _cell(r.predicted), _cell(r.measured), f"[{_cell(r.low)}, {_cell(r.high)}]",
              f"{r.tolerance:g}", r.verdict, r.note] for r in rows]
     return text_table(["experiment", "quantity", "predicted", "measured", "95% CI / range", "tol", "verdict", "note"],
@@ -218,3 +222,21 @@ def format_table(rows: list[DepthRow]) -> str:
 def summary_line(rows: list[DepthRow]) -> str:
     """'k/n PASS' over the rows."""
     return f"{sum(r.verdict == 'PASS' for r in rows)}/{len(rows)} PASS"
+
+
+def rows_figure(rows: list[DepthRow]) -> Figure:
+    """One line per row: the prediction (x) and the measurement with its CI (o, green PASS, red FAIL)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 0.4 * len(rows) + 1.5))
+    ax = fig.subplots()
+    for i, r in enumerate(rows):
+        ax.plot([r.predicted], [i], "kx")
+        if r.measured is not None:
+            err = [[r.measured - (r.low if r.low is not None else r.measured)],
+                   [(r.high if r.high is not None else r.measured) - r.measured]]
+            ax.errorbar([r.measured], [i], xerr=err, fmt="o", color="tab:green" if r.verdict == "PASS" else "tab:red")
+    ax.set_yticks(range(len(rows)), [f"{r.experiment}: {r.item}" for r in rows], fontsize=7)
+    ax.set_xlabel("value (x: predicted, o: measured with 95% CI)")
+    fig.tight_layout()
+    return fig

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from verify.fit import SlopeFit
-from verify.lr.sweep import SweepResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from verify.lr.sweep import SweepResult
 
 
-def lr_figure(sweep: SweepResult, path: str, *, title: str, predicted: float | None, max_fit: SlopeFit,
-              opt_fit: SlopeFit) -> None:
+def lr_figure(sweep: SweepResult, *, title: str, predicted: float | None, max_fit: SlopeFit,
+              opt_fit: SlopeFit) -> Figure:
     """Left: seed-mean final train loss against eta for each width (grid and edge runs; edges marked).
-    Right: per-seed max-stable and optimal eta against width (log-log), the fits, and the predicted slope."""
+    Right: per-seed max-stable and optimal eta against width (log-log), the fits, and the predicted slope.
+
+    A pyplot-free Figure: no backend is chosen, and a notebook shows the returned figure once."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(12, 4.8))
+    left, right = fig.subplots(1, 2)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     widths = sweep.widths
     for i, w in enumerate(widths):
         res, color = sweep.results[w], colors[i % len(colors)]
@@ -62,5 +68,4 @@ def lr_figure(sweep: SweepResult, path: str, *, title: str, predicted: float | N
     right.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -6,22 +6,59 @@ repeated: reruns are idempotent and resume); the missing ones become ``LrJob``s 
 at most ``in_flight`` at a time, widest width first.  The driver writes each job's records to the store the
 moment its future completes, so a worker or driver killed mid-sweep loses only the trainings in flight.
 Job keys are deterministic: (config hash, width, seeds, lrs).
+
+``lr_sweep(spec, ...)`` is ``abcscale lr-sweep`` as a library: it validates every option (one-line
+``InputError``), runs the sweep through the store, fits the exponents of the maximal stable and optimal LR
+(``verify.lr.fit``), judges the first against the engine's ``max_stable_lr_exponent`` and returns an
+``LrSweepResult``: the text and JSON the command prints, one row per width, a DataFrame and the LR figure.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import sympy
+
+from theory.errors import InputError
+from theory.exponents import Exponent, format_exponent
 from theory.parametrization import Parametrization
+from theory.terminal import text_table
+from verify.fit import SlopeFit
+from verify.lr.fit import EdgeRegime, edge_regime, fit_lr
 from verify.lr.search import Request, Round, SearchSettings, WidthResult, width_search
 from verify.lr.stability import Criterion
 from verify.lr.train import LrJob, LrJobResult, LrRecord, LrSettings, train_lr_job
-from verify.runs.executors import InlineExecutor, submit_keyed
+from verify.options import (
+    PLOT_SUFFIXES,
+    Ints,
+    at_least,
+    check_data,
+    check_scheduler,
+    check_suffix,
+    parametrization,
+    parse_widths,
+    positive,
+)
+from verify.result import Result
+from verify.runs.executors import InlineExecutor, executor_for, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
 from verify.runs.store import Store
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DEFAULT_WIDTHS = (64, 128, 256, 512, 1024)
+DEFAULT_SEEDS = 3
+DEFAULT_STEPS = 50
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_BASE_WIDTH = 64
+DEFAULT_TOLERANCE = 0.15
+OPTIMIZERS = ("sgd", "adam")
 
 
 def description(param: Parametrization, settings: LrSettings) -> dict[str, Any]:
@@ -152,3 +189,244 @@ def _lookup(store: Store, config: str, width: int, request: Request, found: list
 def _submit(executor: Executor, job: LrJob, key: str) -> Future[LrJobResult]:
     future: Future[LrJobResult] = submit_keyed(executor, key, train_lr_job, job)
     return future
+
+
+@dataclass(frozen=True)
+class WidthRow:
+    """One width of a sweep: seed geometric means of the maximal stable and optimal eta, the per-seed values,
+    the majority single-run regime at and beyond the edge, the trainings run and the search's notes."""
+
+    width: int
+    max_stable: float | None
+    max_stable_per_seed: list[float | None]
+    optimal: float | None
+    optimal_per_seed: list[float | None]
+    regime_at_edge: str | None
+    regime_beyond_edge: str | None
+    trainings: int
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def width_rows(sweep: SweepResult, criterion: Criterion) -> list[WidthRow]:
+    """Per-width summary of a sweep (the rows of the table and of ``widths_detail`` in the JSON)."""
+    rows = []
+    for w in sweep.widths:
+        res = sweep.results[w]
+        ms = [e.max_stable for e in res.edges.values() if e.max_stable is not None]
+        opt = [v for v in res.optimal.values() if v is not None]
+        at = [criterion.regime(e.lo) for e in res.edges.values() if e.lo is not None]
+        past = [criterion.regime(e.hi) for e in res.edges.values() if e.hi is not None]
+        rows.append(WidthRow(w, _geo(ms), [e.max_stable for e in res.edges.values()], _geo(opt),
+                             [res.optimal.get(s) for s in sweep.seeds], _majority(at), _majority(past),
+                             res.trainings, sorted({e.note for e in res.edges.values() if e.note})))
+    return rows
+
+
+def _geo(values: list[float]) -> float | None:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def _majority(labels: list[str]) -> str | None:
+    return Counter(labels).most_common(1)[0][0] if labels else None
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _fit_text(fit: SlopeFit) -> str:
+    if fit.slope is None or fit.low is None or fit.high is None:
+        return f"n/a ({fit.note})"
+    return f"{fit.slope:+.3f} [{fit.low:+.3f}, {fit.high:+.3f}]"
+
+
+def _fit_dict(fit: SlopeFit) -> dict[str, object]:
+    return {"slope": fit.slope, "low": fit.low, "high": fit.high, "note": fit.note}
+
+
+@dataclass(frozen=True)
+class LrSweepPlan:
+    """A validated LR sweep, nothing trained yet: the model, the settings, the search and the verdict's terms."""
+
+    param: Parametrization  # LR exponent 0: the sweep varies the global LR
+    settings: LrSettings
+    search: SearchSettings
+    criterion: Criterion
+    widths: list[int]
+    seeds: int
+    tolerance: float
+    db: str
+    predicted: Exponent | None  # the engine's max_stable_lr_exponent
+    plot: str | None = None
+    workers: int = 1
+    scheduler: str | None = None
+    device: str = "cpu"
+
+    @property
+    def predicted_value(self) -> float | None:
+        """The predicted exponent as a number, None when the engine finds no finite edge."""
+        if self.predicted is None or self.predicted in (sympy.oo, -sympy.oo):
+            return None
+        return float(self.predicted)
+
+    @property
+    def predicted_text(self) -> str:
+        if self.predicted_value is None or self.predicted is None:
+            return "none (no finite edge)"
+        return format_exponent(self.predicted)
+
+    @property
+    def name(self) -> str:
+        """The model as the header and the figure's title name it."""
+        p = self.param
+        return f"{p.name} ({p.optimizer.name}, {p.loss}, L={p.hidden_layers}, {self.settings.data})"
+
+    def header(self) -> str:
+        """The line the command prints before training: model, sizes, criterion and the prediction."""
+        return (f"{self.name}: widths {','.join(map(str, self.widths))}; {self.seeds} seeds; "
+                f"{self.settings.steps} steps; {self.criterion.describe()}; predicted max-stable exponent "
+                f"{self.predicted_text}")
+
+    def run(self, *, progress: bool = False) -> LrSweepResult:
+        """Search every width (resuming from ``db``), fit, judge; write the figure if asked."""
+        seeds = list(range(self.seeds))
+        store = Store(self.db)
+        try:
+            with executor_for(self.workers, self.scheduler) as executor:
+                sweep = run_lr_sweep(self.param, self.settings, self.widths, seeds, store, criterion=self.criterion,
+                                     search=self.search, executor=executor,
+                                     in_flight=max(self.workers, 4 if self.scheduler else 1), progress=progress,
+                                     device=self.device)
+        finally:
+            store.close()
+        max_fit = fit_lr(sweep.widths, seeds, sweep.results, "max_stable")
+        opt_fit = fit_lr(sweep.widths, seeds, sweep.results, "optimal")
+        edge = edge_regime(sweep.widths, seeds, sweep.results, self.criterion, self.settings.steps,
+                           len(self.param.layers), self.tolerance)
+        result = LrSweepResult(self, sweep, max_fit, opt_fit, edge, width_rows(sweep, self.criterion))
+        if self.plot:
+            result.plot(self.plot)
+        return result
+
+
+@dataclass
+class LrSweepResult(Result):
+    """The outcome of ``lr_sweep``: the sweep, the fitted exponents, the edge regime and one row per width."""
+
+    plan: LrSweepPlan
+    sweep: SweepResult
+    max_fit: SlopeFit  # exponent of the maximal stable LR against width
+    opt_fit: SlopeFit  # exponent of the optimal LR
+    edge: EdgeRegime
+    rows: list[WidthRow]
+
+    @property
+    def passed(self) -> bool:
+        """The measured max-stable exponent lies within the tolerance of the engine's."""
+        predicted, slope = self.plan.predicted_value, self.max_fit.slope
+        return predicted is not None and slope is not None and abs(slope - predicted) <= self.plan.tolerance
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    def table(self, *, header: bool = True) -> str:
+        plan, sweep = self.plan, self.sweep
+        lines = [plan.header()] if header else []
+        lines.append(text_table(["width", "max stable eta", "optimal eta", "regime at edge", "beyond edge",
+                                 "trainings"],
+                                [[str(r.width), _fmt(r.max_stable), _fmt(r.optimal), str(r.regime_at_edge),
+                                  str(r.regime_beyond_edge), str(r.trainings)] for r in self.rows],
+                                right={0, 1, 2, 5}))
+        lines.append("")
+        lines.append(f"max-stable exponent {_fit_text(self.max_fit)}  predicted {plan.predicted_text}  "
+                     f"(tolerance {plan.tolerance:g}): {self.verdict}")
+        lines.append(f"optimal exponent    {_fit_text(self.opt_fit)}")
+        lines.append(f"regime at the edge across widths: {self.edge.regime}; beyond the edge: {self.edge.beyond}")
+        for quantity, fit in self.edge.slopes.items():
+            lines.append(f"  width slope at the edge of {quantity:30s} {_fit_text(fit)}")
+        lines.append(f"{sweep.trained} trainings run, {sweep.reused} runs reused from {plan.db} "
+                     f"(config {sweep.config})")
+        if plan.plot:
+            lines.append(f"figure written to {plan.plot}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        plan, sweep, p = self.plan, self.sweep, self.plan.param
+        return {
+            "parametrization": p.name, "optimizer": p.optimizer.name, "loss": p.loss,
+            "data": plan.settings.data, "widths": sweep.widths, "seeds": plan.seeds, "steps": plan.settings.steps,
+            "criterion": plan.criterion.as_dict(), "config": sweep.config, "db": plan.db,
+            "predicted_max_stable_exponent": plan.predicted_text if plan.predicted_value is not None else None,
+            "max_stable_exponent": _fit_dict(self.max_fit), "optimal_exponent": _fit_dict(self.opt_fit),
+            "edge_regime": self.edge.regime, "beyond_edge_regime": self.edge.beyond,
+            "edge_slopes": {k: _fit_dict(v) for k, v in self.edge.slopes.items()},
+            "tolerance": plan.tolerance, "verdict": self.verdict, "widths_detail": self.row_dicts(),
+            "trained": sweep.trained, "reused": sweep.reused}
+
+    def row_dicts(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.rows]
+
+    def figure(self) -> Figure:
+        """Loss against eta per width, and the maximal stable and optimal eta against width with the fits."""
+        from verify.lr.plot import lr_figure
+
+        return lr_figure(self.sweep, title=self.plan.name, predicted=self.plan.predicted_value,
+                         max_fit=self.max_fit, opt_fit=self.opt_fit)
+
+    def __repr__(self) -> str:
+        p = self.plan.param
+        return (f"<LrSweepResult {p.name} ({p.optimizer.name}, {p.loss}): max-stable exponent "
+                f"{_fit_text(self.max_fit)}, predicted {self.plan.predicted_text}: {self.verdict}; "
+                f"widths {','.join(map(str, self.sweep.widths))}; {self.plan.seeds} seeds>")
+
+
+def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
+             optimizer: str | None = None, activation: str | None = None, widths: Ints | None = None,
+             seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH_SIZE,
+             base_width: int = DEFAULT_BASE_WIDTH, data: str = "synthetic", criterion: str = "loss",
+             loss_factor: float = 1.0, activation_bound: float = 10.0, start_lr: float | None = None,
+             precision: float = 2 ** 0.125, grid_points: int = 5, optimal_by: str = "loss",
+             tolerance: float = DEFAULT_TOLERANCE, workers: int = 1, scheduler: str | None = None,
+             device: str = "cpu", db: str = "abcscale.db", plot: str | None = None, progress: bool = False,
+             announce: Callable[[str], None] | None = None) -> LrSweepResult:
+    """Maximal stable and optimal LR across widths against the engine: ``abcscale lr-sweep`` from Python.
+
+    The keywords are the command's flags: ``widths`` a list or "64,128" (default 64,...,1024), ``seeds`` a
+    count, ``criterion`` loss, nonfinite or activation, ``start_lr`` the first eta tried (default 0.1 for SGD,
+    1e-3 for Adam), ``precision`` the bisection's final hi/lo ratio, ``grid_points`` the optimal-LR grid below the
+    edge, ``db`` the SQLite results file (finished trainings are reused), ``plot`` a figure file to write.  Every
+    option is validated first (``InputError``, one line).  ``announce`` gets the header line before training
+    (the command line prints it); ``progress`` draws a bar on stderr.  ``passed``: the measured max-stable
+    exponent is within ``tolerance`` of the engine's ``max_stable_lr_exponent``."""
+    from theory.engine import derive
+    from verify.runs.runtime import check_device
+
+    width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
+    for option, value in (("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size),
+                          ("--base-width", base_width), ("--workers", workers)):
+        at_least(option, value, 1)
+    tolerance = positive("--tolerance", tolerance)
+    loss_factor = positive("--loss-factor", loss_factor)
+    activation_bound = positive("--activation-bound", activation_bound)
+    check_data(data)
+    check_scheduler(scheduler)
+    check_suffix("--plot", plot, PLOT_SUFFIXES)
+    device = check_device(device, workers=workers, scheduler=scheduler)
+    param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss,
+                            activation=activation).with_(lr_exponent=0)
+    if param.optimizer.name not in OPTIMIZERS:
+        raise InputError(f"--optimizer {param.optimizer.name}: lr-sweep trains with {' or '.join(OPTIMIZERS)}")
+    rule = Criterion(kind=criterion, loss_factor=loss_factor, activation_bound=activation_bound)
+    if start_lr is None:
+        start_lr = 0.1 if param.optimizer.name == "sgd" else 1e-3
+    search = SearchSettings(start_lr=start_lr, precision=precision, grid_points=grid_points, target=optimal_by)
+    settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data=data)
+    plan = LrSweepPlan(param, settings, search, rule, width_list, seeds, tolerance, db,
+                       derive(param).max_stable_lr_exponent, plot, workers, scheduler, device)
+    if announce is not None:
+        announce(plan.header())
+    return plan.run(progress=progress)

@@ -1,21 +1,52 @@
-"""derive -> train across widths -> fit -> judge: the steps shared by ``abcscale verify`` and ``check``."""
+"""derive -> train across widths -> fit -> judge: ``abcscale check`` and ``verify`` as a library.
+
+``check(spec, ...)`` validates every option (one-line ``InputError`` naming it, before anything is trained or
+written), resolves the defaults, trains through the results store (reruns resume) and returns a
+``CheckResult``: the text and JSON the command line prints, the rows, a DataFrame and the coordinate-check
+figure.  ``judged=False`` is ``abcscale verify``: the same measurements without PASS/FAIL.  The residual
+presets of ``theory.depth`` (or ``depths=``) are checked across depths instead (``verify.depth.check``).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
 
 from theory.errors import InputError
-from theory.exponents import Exponent
+from theory.exponents import Exponent, format_exponent
 from theory.parametrization import Parametrization
+from verify.depth.check import DepthCheckResult
+from verify.options import (
+    EXPORT_SUFFIXES,
+    PLOT_SUFFIXES,
+    Ints,
+    at_least,
+    check_data,
+    check_scheduler,
+    check_suffix,
+    parametrization,
+    parse_widths,
+    positive,
+)
+from verify.result import Result
 from verify.runs.executors import executor_for
 from verify.runs.store import Store
 from verify.width.sweep import config_hash, train_widths
 from verify.width.train import TrainSettings
-from verify.width.verdict import DEFAULT_TOLERANCE, Row, judge, value_table
+from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, judge, summary, value_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DEFAULT_WIDTHS = (128, 256, 512, 1024)
+DEFAULT_SEEDS = 8
+DEFAULT_STEPS = 3
+DEFAULT_BASE_WIDTH = 128
 
 
 @dataclass
@@ -42,7 +73,8 @@ def edge_lr_exponent(param: Parametrization) -> Exponent | None:
     return edge
 
 
-def choose_lr_exponent(param: Parametrization, given: str | None) -> tuple[Parametrization, str]:
+def choose_lr_exponent(param: Parametrization, given: object | None) -> tuple[Parametrization, str]:
+    """``param`` with the LR exponent to train at, and where it came from (given, or the engine's edge)."""
     if given is not None:
         return param.with_(lr_exponent=given), "given"
     edge = edge_lr_exponent(param)
@@ -51,7 +83,7 @@ def choose_lr_exponent(param: Parametrization, given: str | None) -> tuple[Param
     return param.with_(lr_exponent=edge), "engine edge (max stable LR exponent)"
 
 
-def run(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
+def train_and_judge(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
         predict: Parametrization | None = None, workers: int = 1,
         scheduler: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
         progress: bool = True, lr_source: str = "given", device: str = "cpu") -> Outcome:
@@ -77,3 +109,183 @@ def run(param: Parametrization, settings: TrainSettings, widths: list[int], seed
         store.close()
     rows = judge(report, values, widths, len(param.layers), settings.steps, tolerance)
     return Outcome(param, lr_source, report.regime, config, widths, seeds, rows, runs, values, resumed)
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """A validated width check, nothing trained yet: what ``check`` trains, where, and how it judges."""
+
+    param: Parametrization  # with the LR exponent to train at
+    lr_exponent_source: str
+    predict: Parametrization | None
+    settings: TrainSettings
+    widths: list[int]
+    seeds: int
+    tolerance: float
+    db: str
+    judged: bool = True
+    export: str | None = None
+    plot: str | None = None
+    workers: int = 1
+    scheduler: str | None = None
+    device: str = "cpu"
+
+    def header(self) -> str:
+        """The line the command prints before training: the model, the LR exponent and eta0, the sizes."""
+        p, s = self.param, self.settings
+        return (f"{p.name} ({p.optimizer.name}, {p.loss}, L={p.hidden_layers}): lr exponent X = "
+                f"{format_exponent(p.lr_exponent)} [{self.lr_exponent_source}]; eta0 = "
+                f"{s.eta0(p.optimizer.name, p.loss):g} at n0 = {s.base_width}; widths {','.join(map(str, self.widths))}"
+                f"; {self.seeds} seeds; {s.steps} steps; data {s.data}")
+
+    def run(self, *, progress: bool = False) -> CheckResult:
+        """Train the missing runs (resuming from ``db``), judge, then write the export and the plot if asked."""
+        outcome = train_and_judge(self.param, self.settings, self.widths, list(range(self.seeds)), self.db,
+                                  predict=self.predict, workers=self.workers, scheduler=self.scheduler,
+                                  tolerance=self.tolerance, progress=progress, lr_source=self.lr_exponent_source,
+                                  device=self.device)
+        result = CheckResult(self, outcome)
+        if self.export:
+            with Store(self.db) as store:
+                store.export(self.export, [outcome.config])
+        if self.plot:
+            result.plot(self.plot)
+        return result
+
+
+@dataclass
+class CheckResult(Result):
+    """The outcome of ``check`` / ``verify``: one ``Row`` per judged (quantity, layer, step)."""
+
+    plan: CheckPlan
+    outcome: Outcome
+    rows: list[Row] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rows = self.outcome.rows
+
+    @property
+    def param(self) -> Parametrization:
+        """The parametrization as trained (with the LR exponent used)."""
+        return self.outcome.param
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Counts of PASS, FAIL and SKIP rows."""
+        return summary(self.rows)
+
+    @property
+    def diverged(self) -> list[dict[str, object]]:
+        """The (width, seed) runs that stopped being finite, with the step where they did."""
+        return [r for r in self.outcome.runs if r["status"] == "diverged"]
+
+    @property
+    def passed(self) -> bool:
+        return not (self.plan.judged and self.summary["FAIL"] > 0)
+
+    def table(self, *, header: bool = True) -> str:
+        plan, outcome = self.plan, self.outcome
+        x_text = format_exponent(outcome.param.lr_exponent)
+        total = len(plan.widths) * plan.seeds
+        lines = [plan.header()] if header else []
+        lines.append(f"engine regime at X = {x_text}: {outcome.regime}; tolerance +-{plan.tolerance:g}; "
+                     f"config {outcome.config} in {plan.db}: {total - outcome.resumed} of {total} (width, seed) "
+                     f"runs trained now, {outcome.resumed} resumed from the db")
+        lines.append(format_table(self.rows, show_verdict=plan.judged))
+        for r in self.diverged:
+            lines.append(f"diverged: width {r['width']} seed {r['seed']} at step {r['diverged_step']}")
+        if plan.judged:
+            counts = self.summary
+            lines.append(f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP")
+        if plan.plot:
+            lines.append(f"coordinate check written to {plan.plot}")
+        if plan.export:
+            lines.append(f"measurements exported to {plan.export}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        plan, outcome = self.plan, self.outcome
+        return {"parametrization": outcome.param.name, "lr_exponent": format_exponent(outcome.param.lr_exponent),
+                "lr_exponent_source": outcome.lr_exponent_source, "regime": outcome.regime,
+                "config": outcome.config, "widths": plan.widths, "seeds": plan.seeds, "steps": plan.settings.steps,
+                "tolerance": plan.tolerance, "diverged_runs": self.diverged, "passed": self.passed,
+                "resumed_runs": outcome.resumed, "device": plan.device, "summary": self.summary,
+                "rows": self.row_dicts()}
+
+    def row_dicts(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self.rows]
+
+    def figure(self) -> Figure:
+        """The coordinate check: per quantity, seed means against width per layer and the predicted slopes."""
+        from verify.width.plot import coordinate_figure
+
+        return coordinate_figure(self.outcome)
+
+    def __repr__(self) -> str:
+        counts = self.summary
+        verdicts = f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP" if self.plan.judged \
+            else f"{len(self.rows)} rows"
+        return (f"<CheckResult {self.param.name} ({self.param.optimizer.name}, {self.param.loss}): {verdicts}; "
+                f"widths {','.join(map(str, self.plan.widths))}; {self.plan.seeds} seeds>")
+
+
+def check(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
+          optimizer: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
+          eps_exponent: object | None = None, widths: Ints | None = None, seeds: int = DEFAULT_SEEDS,
+          steps: int = DEFAULT_STEPS, lr: float | None = None, base_width: int = DEFAULT_BASE_WIDTH,
+          batch_size: int = 1, data: str = "synthetic", predict: str | Parametrization | None = None,
+          tolerance: float | None = None, db: str = "abcscale.db", export: str | None = None,
+          plot: str | None = None, workers: int = 1, scheduler: str | None = None, device: str = "cpu",
+          depths: Ints | None = None, judged: bool = True, progress: bool = False,
+          announce: Callable[[str], None] | None = None) -> CheckResult | DepthCheckResult:
+    """Derive, train across widths and judge: ``abcscale check`` (``judged=False``: ``verify``) from Python.
+
+    The keywords are the command's flags: ``widths`` a list or "128,256" (default 128,256,512,1024), ``seeds``
+    a count, ``lr`` eta0 at ``base_width`` (default per optimizer and loss), ``lr_exponent`` the global LR
+    exponent (default: the engine's maximal stable one), ``predict`` a parametrization to judge against instead,
+    ``db`` the SQLite results file (finished runs are resumed), ``export`` (.csv/.json) and ``plot``
+    (.png/.pdf/.svg) files to write.  Every option is validated first (``InputError``, one line).  ``announce``
+    gets the header line before training (the command line prints it); ``progress`` draws a bar on stderr.
+    A residual preset of ``theory.depth``, or ``depths``, checks exponents in the depth instead."""
+    from verify.model.optim import SUPPORTED
+    from verify.runs.runtime import check_device
+
+    device = check_device(device, workers=workers, scheduler=scheduler)
+    if depths is not None or _is_depth_preset(spec):
+        from verify.depth.check import check_depths
+
+        if device != "cpu":
+            raise InputError(f"--device {device}: depth sweeps run on the cpu only")
+        return check_depths(spec, depths=depths, widths=widths, seeds=seeds, optimizer=optimizer, export=export,
+                            plot=plot, judged=judged, progress=progress, announce=announce)
+    width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
+    for option, value in (("--seeds", seeds), ("--steps", steps), ("--workers", workers),
+                          ("--batch-size", batch_size), ("--base-width", base_width)):
+        at_least(option, value, 1)
+    lr = None if lr is None else positive("--lr", lr)  # a float, as the command line's: the config key
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else positive("--tolerance", tolerance)
+    check_suffix("--export", export, EXPORT_SUFFIXES)
+    check_suffix("--plot", plot, PLOT_SUFFIXES)
+    check_data(data)
+    check_scheduler(scheduler)
+    param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
+                            eps_exponent=eps_exponent)
+    if param.optimizer.name not in SUPPORTED:
+        raise InputError(f"--optimizer {param.optimizer.name}: the torch trainer supports {', '.join(SUPPORTED)}")
+    target = None
+    if predict is not None:
+        target = parametrization(predict, layers=param.hidden_layers, optimizer=param.optimizer.name,
+                                 loss=param.loss, activation=param.activation)
+    param, source = choose_lr_exponent(param, lr_exponent)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, base_width=base_width, lr=lr, data=data)
+    plan = CheckPlan(param, source, target, settings, width_list, seeds, tolerance, db, judged, export, plot,
+                     workers, scheduler, device)
+    if announce is not None:
+        announce(plan.header())
+    return plan.run(progress=progress)
+
+
+def _is_depth_preset(spec: object) -> bool:
+    from theory.depth import DEPTH_PRESETS
+
+    return isinstance(spec, str) and spec in DEPTH_PRESETS

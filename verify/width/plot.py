@@ -9,20 +9,23 @@ import numpy as np
 from theory.quantities import QUANTITIES
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from verify.width.check import Outcome
 
 
-def coordinate_check(outcome: Outcome, path: str) -> None:
+def coordinate_figure(outcome: Outcome) -> Figure:
     """Each panel: seed-mean of one quantity against width at its first judged step, one line per layer,
-    and the predicted exponent as a dashed line through the geometric mean of the measured points."""
+    and the predicted exponent as a dashed line through the geometric mean of the measured points.
+
+    A pyplot-free Figure: no backend is chosen, and a notebook shows the returned figure once."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), squeeze=False)
+    fig = Figure(figsize=(16, 7.5))
+    axes = fig.subplots(2, 4, squeeze=False)
     widths = np.asarray(outcome.widths, dtype=float)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, quantity in zip(axes.flat, QUANTITIES, strict=True):
         seen: set[int] = set()
         for row in outcome.rows:
@@ -46,5 +49,4 @@ def coordinate_check(outcome: Outcome, path: str) -> None:
         ax.legend(fontsize=7)
     fig.suptitle(f"{outcome.param.name}: measured (points) vs predicted slope (dashed)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -1,0 +1,106 @@
+"""Validation of the options that ``check``, ``verify`` and ``lr-sweep`` share, for the CLI and Python alike.
+
+Each check raises ``theory.errors.InputError`` with one line naming the option as the command line spells it
+(``--widths``; the Python keyword is the same name with underscores), before anything is trained or written.
+Torch-free: the command line imports nothing heavy until an option has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from theory.errors import InputError
+from theory.parametrization import Parametrization
+
+Ints = str | Sequence[int]  # "128,256" as the command line takes it, or a list of integers
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+EXPORT_SUFFIXES = (".csv", ".json")
+
+
+def parse_ints(value: Ints, option: str, minimum: int, example: str) -> list[int]:
+    """Sorted distinct integers from "a,b,c" or a sequence; at least 2 of them, each >= ``minimum``."""
+    try:
+        text = value if isinstance(value, str) else ",".join(str(v) for v in value)
+    except TypeError:  # a single number from Python
+        raise InputError(f"{option} {value!r}: expected a list of integers or a string like {example}") from None
+    try:
+        numbers = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected comma-separated integers like {example}") from None
+    if len(numbers) < 2 or numbers[0] < minimum:
+        raise InputError(f"{option} {text!r}: need at least 2 distinct {option.lstrip('-')} >= {minimum}")
+    return numbers
+
+
+def parse_widths(value: Ints) -> list[int]:
+    """Widths to fit a slope over: at least 2 distinct, each >= 2."""
+    return parse_ints(value, "--widths", 2, "128,256,512")
+
+
+def at_least(option: str, value: object, low: int) -> int:
+    """``value`` if it is an integer >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{option} {value!r}: must be an integer >= {low}")
+    if value < low:
+        raise InputError(f"{option} {value}: must be at least {low}")
+    return value
+
+
+def positive(option: str, value: object) -> float:
+    """``value`` as a float if it is a positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InputError(f"{option} {value}: must be a positive number")
+    return float(value)
+
+
+def check_suffix(option: str, path: str | None, suffixes: Sequence[str]) -> None:
+    """A file name the writer understands (its format follows from the suffix)."""
+    if path is not None and not str(path).endswith(tuple(suffixes)):
+        listed = ", ".join(suffixes[:-1]) + " or " + suffixes[-1]
+        raise InputError(f"{option} {path}: use a file name ending in {listed}")
+
+
+def check_data(name: str) -> str:
+    """A data set the trainers know (``verify.data.DATASETS``)."""
+    from verify.data import DATASETS
+
+    if name not in DATASETS:
+        from theory.parametrization import suggest
+
+        raise InputError(f"unknown --data {name!r}{suggest(str(name), DATASETS)}")
+    return name
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """A Dask scheduler address of the right shape (connecting is left to the executor)."""
+    if scheduler is not None:
+        from verify.runs.executors import check_address
+
+        check_address(scheduler)
+
+
+def parametrization(spec: str | Parametrization, *, layers: int | None = None, optimizer: str | None = None,
+                    loss: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
+                    eps_exponent: object | None = None) -> Parametrization:
+    """A preset name or TOML path (``theory.config.resolve``), or a Parametrization, with the overrides applied."""
+    from theory.config import resolve
+
+    if isinstance(spec, str):
+        return resolve(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
+                       lr_exponent=lr_exponent, eps_exponent=eps_exponent)
+    if not isinstance(spec, Parametrization):
+        raise InputError(f"{spec!r}: expected a preset name, a TOML path or a Parametrization")
+    if layers is not None and layers != spec.hidden_layers:
+        raise InputError(f"--layers {layers}: {spec.name} has {spec.hidden_layers} hidden layers; give a preset "
+                         "name or a TOML path to change the depth")
+    changes = {k: v for k, v in (("optimizer", optimizer), ("loss", loss), ("activation", activation),
+                                 ("lr_exponent", lr_exponent)) if v is not None}
+    param = spec.with_(**changes) if changes else spec
+    if eps_exponent is not None:
+        from dataclasses import replace
+
+        from theory.exponents import parse_exponent
+
+        param = param.with_(optimizer=replace(param.optimizer,
+                                              eps_exponent=parse_exponent(eps_exponent, "--eps-exponent")))
+    return param
