@@ -23,7 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
     p.add_argument("--lr", type=float, default=None,
                    help="eta0, LR at the base width (default 0.1 sgd+ce, 0.003 sgd+mse, 1e-3 adam/signsgd, 0.02 muon)")
-    p.add_argument("--base-width", type=int, default=128, help="n0, where every layer is He-initialised")
+    p.add_argument("--base-width", type=int, default=None,
+                   help="n0, where every layer is He-initialised (default 128; ip and ip-llr: 1, their source's "
+                        "convention)")
+    p.add_argument("--warmup-lr", type=float, default=None,
+                   help="eta0 of the warm-up updates of a schedule (default eta0; ip-llr: 1)")
     p.add_argument("--batch-size", type=int, default=1,
                    help="training examples per step (default 1, as mup's coord check: see docs/verify.md)")
     p.add_argument("--data", default="synthetic", help="synthetic (Gaussian + teacher) or digits (sklearn)")
@@ -68,6 +72,7 @@ def execute(args: argparse.Namespace, *, judged: bool) -> int:
     result = check(args.spec, layers=args.layers, loss=args.loss, optimizer=args.optimizer,
                    activation=args.activation, lr_exponent=args.lr_exponent, eps_exponent=args.eps_exponent,
                    widths=args.widths, seeds=args.seeds, steps=args.steps, lr=args.lr, base_width=args.base_width,
+                   warmup_lr=args.warmup_lr,
                    batch_size=args.batch_size, data=args.data, predict=args.predict, tolerance=args.tolerance,
                    db=args.db, export=args.export, plot=args.plot, workers=args.workers, scheduler=args.scheduler,
                    device=args.device, depths=args.depths, judged=judged,

@@ -20,6 +20,7 @@ import sympy
 from theory.errors import InputError
 from theory.exponents import Exponent, format_exponent
 from theory.parametrization import Parametrization
+from theory.presets import Constants, constants_of
 from verify.depth.check import DepthCheckResult
 from verify.options import (
     EXPORT_SUFFIXES,
@@ -63,24 +64,31 @@ class Outcome:
     resumed: int = 0  # (width, seed) runs found finished in the store, not trained again
 
 
-def edge_lr_exponent(param: Parametrization) -> Exponent | None:
-    """The engine's maximal stable LR exponent of ``param`` (None when there is no finite edge)."""
+def edge_lr_exponent(param: Parametrization) -> tuple[Exponent | None, str]:
+    """The LR exponent at the engine's edge, and which edge: the maximal stable exponent, or, for a vanishing
+    initialisation (no stable LR: TP4 Thm 3.3), the top of its vanishing-init phase (None: no finite edge)."""
     from theory.engine import derive
+    from theory.regimes import VANISHING, sup_where
 
-    edge = derive(param).max_stable_lr_exponent
+    report = derive(param)
+    edge, what = report.max_stable_lr_exponent, "engine edge (max stable LR exponent)"
+    if edge is None and report.vanishing_init and report.phases is not None:
+        top, _, unbounded = sup_where(report.phases, (VANISHING,))
+        edge = None if unbounded or top is None else sympy.Rational(top.numerator, top.denominator)
+        what = "engine edge of the vanishing-init phase (the init vanishes: no stable LR, TP4 Thm 3.3)"
     if edge is None or edge in (sympy.oo, -sympy.oo):
-        return None
-    return edge
+        return None, what
+    return edge, what
 
 
 def choose_lr_exponent(param: Parametrization, given: object | None) -> tuple[Parametrization, str]:
     """``param`` with the LR exponent to train at, and where it came from (given, or the engine's edge)."""
     if given is not None:
         return param.with_(lr_exponent=given), "given"
-    edge = edge_lr_exponent(param)
+    edge, what = edge_lr_exponent(param)
     if edge is None:
         return param, "parametrization (the engine finds no finite maximal stable LR exponent)"
-    return param.with_(lr_exponent=edge), "engine edge (max stable LR exponent)"
+    return param.with_(lr_exponent=edge), what
 
 
 def train_and_judge(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
@@ -133,10 +141,12 @@ class CheckPlan:
     def header(self) -> str:
         """The line the command prints before training: the model, the LR exponent and eta0, the sizes."""
         p, s = self.param, self.settings
+        warmup = "" if not p.warmup else (f" (warm-up eta0 = {s.warmup_lr:g})" if isinstance(s.warmup_lr, float)
+                                          else " (warm-up eta0 = eta0)")
         return (f"{p.name} ({p.optimizer.name}, {p.loss}, L={p.hidden_layers}): lr exponent X = "
                 f"{format_exponent(p.lr_exponent)} [{self.lr_exponent_source}]; eta0 = "
-                f"{s.eta0(p.optimizer.name, p.loss):g} at n0 = {s.base_width}; widths {','.join(map(str, self.widths))}"
-                f"; {self.seeds} seeds; {s.steps} steps; data {s.data}")
+                f"{s.eta0(p.optimizer.name, p.loss):g}{warmup} at n0 = {s.base_width}; widths "
+                f"{','.join(map(str, self.widths))}; {self.seeds} seeds; {s.steps} steps; data {s.data}")
 
     def run(self, *, progress: bool = False) -> CheckResult:
         """Train the missing runs (resuming from ``db``), judge, then write the export and the plot if asked."""
@@ -232,7 +242,8 @@ class CheckResult(Result):
 def check(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
           optimizer: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
           eps_exponent: object | None = None, widths: Ints | None = None, seeds: int = DEFAULT_SEEDS,
-          steps: int = DEFAULT_STEPS, lr: float | None = None, base_width: int = DEFAULT_BASE_WIDTH,
+          steps: int = DEFAULT_STEPS, lr: float | None = None, base_width: int | None = None,
+          warmup_lr: float | None = None,
           batch_size: int = 1, data: str = "synthetic", predict: str | Parametrization | None = None,
           tolerance: float | None = None, db: str = "abcscale.db", export: str | None = None,
           plot: str | None = None, workers: int = 1, scheduler: str | None = None, device: str = "cpu",
@@ -241,8 +252,10 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
     """Derive, train across widths and judge: ``abcscale check`` (``judged=False``: ``verify``) from Python.
 
     The keywords are the command's flags: ``widths`` a list or "128,256" (default 128,256,512,1024), ``seeds``
-    a count, ``lr`` eta0 at ``base_width`` (default per optimizer and loss), ``lr_exponent`` the global LR
-    exponent (default: the engine's maximal stable one), ``predict`` a parametrization to judge against instead,
+    a count, ``lr`` eta0 at ``base_width`` (defaults: the preset source's constants, ``theory.presets.Constants``,
+    else eta0 per optimizer and loss at n0 = 128), ``warmup_lr`` eta0 of a warm-up schedule's updates,
+    ``lr_exponent`` the global LR exponent (default: the engine's edge), ``predict`` a parametrization to judge
+    against instead,
     ``db`` the SQLite results file (finished runs are resumed), ``export`` (.csv/.json) and ``plot``
     (.png/.pdf/.svg) files to write.  Every option is validated first (``InputError``, one line).  ``announce``
     gets the header line before training (the command line prints it); ``progress`` draws a bar on stderr.
@@ -259,10 +272,15 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
         return check_depths(spec, depths=depths, widths=widths, seeds=seeds, optimizer=optimizer, export=export,
                             plot=plot, judged=judged, progress=progress, announce=announce)
     width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
+    constants = constants_of(spec) if isinstance(spec, str) else Constants()
+    base_width = base_width if base_width is not None else constants.base_width or DEFAULT_BASE_WIDTH
+    lr = lr if lr is not None else constants.lr
+    warmup_lr = warmup_lr if warmup_lr is not None else constants.warmup_lr
     for option, value in (("--seeds", seeds), ("--steps", steps), ("--workers", workers),
                           ("--batch-size", batch_size), ("--base-width", base_width)):
         at_least(option, value, 1)
     lr = None if lr is None else positive("--lr", lr)  # a float, as the command line's: the config key
+    warmup_lr = None if warmup_lr is None else positive("--warmup-lr", warmup_lr)
     tolerance = DEFAULT_TOLERANCE if tolerance is None else positive("--tolerance", tolerance)
     check_suffix("--export", export, EXPORT_SUFFIXES)
     check_suffix("--plot", plot, PLOT_SUFFIXES)
@@ -276,8 +294,11 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
     if predict is not None:
         target = parametrization(predict, layers=param.hidden_layers, optimizer=param.optimizer.name,
                                  loss=param.loss, activation=param.activation)
+    if warmup_lr is not None and not param.warmup:
+        raise InputError(f"--warmup-lr: {param.name} has no warm-up schedule (warmup_c in a TOML file, or ip-llr)")
     param, source = choose_lr_exponent(param, lr_exponent)
-    settings = TrainSettings(steps=steps, batch_size=batch_size, base_width=base_width, lr=lr, data=data)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, base_width=base_width, lr=lr, data=data,
+                             warmup_lr=warmup_lr)
     plan = CheckPlan(param, source, target, settings, width_list, seeds, tolerance, db, judged, export, plot,
                      workers, scheduler, device)
     if announce is not None:
