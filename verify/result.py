@@ -9,11 +9,11 @@ so no backend is chosen for the caller and a notebook shows the returned figure 
 from __future__ import annotations
 
 import html
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from theory.terminal import strict_json
 from verify.options import PLOT_SUFFIXES, check_suffix
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class Result(ABC):
 
     def to_json(self) -> str:
         """``to_dict()`` as the command line prints it with ``--json``."""
-        return json.dumps(self.to_dict(), indent=self.json_indent)
+        return strict_json(self.to_dict(), indent=self.json_indent)
 
     def to_dataframe(self) -> pandas.DataFrame:
         """The rows as a pandas DataFrame, one column per field of the JSON rows (needs pandas)."""

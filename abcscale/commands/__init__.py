@@ -9,6 +9,7 @@ COMMAND_MODULES = (
     "solve",
     "equivalent",
     "check",
+    "check_matrix",
     "verify",
     "lr_sweep",
     "table",

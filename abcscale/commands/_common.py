@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from theory.config import resolve
 from theory.parametrization import ACTIVATIONS, LOSSES, OPTIMIZERS, Parametrization
 from theory.presets import PRESETS
-from theory.terminal import text_table
+from theory.terminal import strict_json, text_table
 
 __all__ = ["add_parametrization_args", "parametrization_from", "print_json", "text_table"]
 
@@ -38,5 +37,5 @@ def parametrization_from(args: argparse.Namespace) -> Parametrization:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    """``data`` as strict JSON on stdout (NaN and infinities as null)."""
+    sys.stdout.write(strict_json(data) + "\n")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from abcscale.commands._common import print_json
 from theory.errors import InputError
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--plot needs a file path")
     sweep = _sweep_net(args, ratios, seeds, steps) if args.model == "mlp" else _sweep_model(args, ratios, seeds, steps)
     if args.json:
-        print(json.dumps(sweep.as_dict(), indent=2, default=_jsonable))
+        print_json(sweep.as_dict())
     else:
         print(f"{_title(args, steps)}\n{sweep.table()}")
     if args.plot:
@@ -113,10 +113,6 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"plot written: {args.plot}")
     return 0
-
-
-def _jsonable(value: Any) -> Any:
-    return float(value) if hasattr(value, "__float__") else str(value)
 
 
 def _title(args: argparse.Namespace, steps: int) -> str:

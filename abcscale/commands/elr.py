@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from theory.errors import InputError
+from theory.terminal import strict_json
 
 DESCRIPTION = """Effective learning rates (ELRs) of scale-invariant (normalized) layers under plain SGD.
 ELR E_l = lr * ||grad_l|| / ||w_l|| [inferred definition]; spread = max_l E_l / min_l E_l.
@@ -100,7 +100,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     prediction = predict_schedules(_model_gradient_norms(args), args.sigma0_sq, 0.5 if args.lr is None else args.lr,
                                    args.warmup, 1000 if args.steps is None else args.steps)
-    print(json.dumps(prediction.as_dict(), indent=2) if args.json else prediction.table())
+    print(strict_json(prediction.as_dict()) if args.json else prediction.table())
     return 0
 
 
@@ -132,7 +132,7 @@ def _train(args: argparse.Namespace) -> int:
         plot_comparison(comparison, args.plot)
         out["plot"] = args.plot
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(strict_json(out))
         return 0
     print(comparison.table())
     if args.plot:
@@ -155,7 +155,7 @@ def _scan(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     base = ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data, arch=args.arch)
     result = scan(base, seeds, factors, warm_steps=args.warm_steps, warm_lr=0.05 if args.lr is None else args.lr)
-    print(json.dumps(result.as_dict(), indent=2) if args.json else result.table())
+    print(strict_json(result.as_dict()) if args.json else result.table())
     return 0
 
 

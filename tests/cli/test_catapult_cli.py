@@ -53,3 +53,18 @@ def test_bad_input_exits_2_with_one_line(args: list[str]) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("abcscale: error:") and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
+
+
+def _strict(text: str) -> object:
+    def refuse(constant: str) -> object:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_diverged_runs_are_null_in_strict_json(capsys: pytest.CaptureFixture[str]) -> None:
+    # eta lambda_0 = 6 diverges: its peak loss and final kernel are not finite, and JSON has no NaN/Infinity
+    assert main(["catapult", "uv", "--n", "100", "--ratios", "3,6", "--json"]) == 0
+    runs = _strict(capsys.readouterr().out)["runs"]  # type: ignore[index]
+    diverged = [r for r in runs if r["phase"] == "divergent"]
+    assert diverged and all(r["peak_log10_loss"] is None and r["final_eta_lambda"] is None for r in diverged)

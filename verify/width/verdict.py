@@ -9,7 +9,6 @@ default tolerance 0.15 is the finite-width bias measured on readout quantities a
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ import sympy
 
 from theory.exponents import format_exponent
 from theory.quantities import judged_points
+from theory.terminal import strict_json
 from verify.fit import SlopeFit, fit_slope
 from verify.width.crossover import MIN_COSINE, TwoTerm, two_term
 
@@ -141,4 +141,4 @@ def summary(rows: Sequence[Row]) -> dict[str, int]:
 
 
 def to_json(rows: Sequence[Row], extra: dict[str, object]) -> str:
-    return json.dumps({**extra, "summary": summary(rows), "rows": [asdict(r) for r in rows]}, indent=1)
+    return strict_json({**extra, "summary": summary(rows), "rows": [asdict(r) for r in rows]}, indent=1)
