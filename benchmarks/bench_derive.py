@@ -23,12 +23,12 @@ def cli_seconds(*args: str, repeats: int = 5) -> float:
 
 
 def derive_seconds(layers: int, lr_exponent: str = "-1/2", repeats: int = 3) -> float:
-    from theory.engine import _compiled, derive
+    from theory.engine import clear_graph_cache, derive
     from theory.presets import get_preset
 
     times = []
     for _ in range(repeats):
-        _compiled.cache_clear()  # include building the graph
+        clear_graph_cache()  # include building the graph
         param = get_preset("sp", layers=layers, lr_exponent=lr_exponent)
         start = time.perf_counter()
         derive(param)

@@ -25,7 +25,7 @@ import sympy
 from theory.algebra import Maybe, add, mx
 from theory.errors import InputError
 from theory.exponents import Exponent, format_exponent
-from theory.graph import _activation, _activation_change, _chi, _update, evaluate
+from theory.graph import activation_change_rule, activation_rule, chi_rule, evaluate, muon_entry_exponent, update_rule
 from theory.parametrization import Optimizer, Parametrization, suggest
 from theory.presets import get_preset
 from theory.regimes import CATASTROPHIC, CONTROLLED, STABLE
@@ -239,7 +239,7 @@ def _build(rp: ResidualParametrization, horizon: int) -> nx.DiGraph:
     # block output at init, summed over L independent blocks; the stream is the loop's fixed point
     node(("gain_init",), lambda w: w + Pair(HALF) + BLOCKS_INDEPENDENT, ("W0", "blk"))
     node(("s", 0), _fixed_point, ("h1", 0), ("gain_init",))
-    node(("x", 0), partial(_activation, act), ("s", 0))
+    node(("x", 0), partial(activation_rule, act), ("s", 0))
     node(("branch_sum", 0), lambda w, x: add(w, x, Pair(HALF), BLOCKS_INDEPENDENT), ("W0", "blk"), ("x", 0))
     node(("f", 0), lambda w, s: add(w, s, Pair(HALF)), ("W0", "out"), ("s", 0))
     for t in range(horizon + 1):
@@ -253,7 +253,7 @@ def _build(rp: ResidualParametrization, horizon: int) -> nx.DiGraph:
                  ("W0", "blk"), ("neg_a", "blk"), ("dw", "blk", t))
             node(("ds", t), lambda emb, eff, gain: _fixed_point(mx(emb, add(eff, BLOCKS_ALIGNED)), gain),
                  ("emb", t), ("blk_eff", t), ("gain_upd", t))
-            node(("dx", t), partial(_activation_change, act), ("ds", t))
+            node(("dx", t), partial(activation_change_rule, act), ("ds", t))
             node(("blk_prop", t), lambda w, dx: add(w, dx, Pair(HALF)), ("W0", "blk"), ("dx", t))
             node(("s", t), lambda s0, ds: mx(s0, ds), ("s", 0), ("ds", t))
             node(("out_eff", t), lambda na, dw, s: add(na, dw, s, Pair(Fraction(1))), ("neg_a", "out"),
@@ -261,9 +261,9 @@ def _build(rp: ResidualParametrization, horizon: int) -> nx.DiGraph:
             node(("out_prop", t), lambda w, ds: add(w, ds, Pair(Fraction(1))), ("W0", "out"), ("ds", t))
             node(("df", t), lambda e, p: mx(e, p), ("out_eff", t), ("out_prop", t))
             node(("f", t), lambda f0, df: mx(f0, df), ("f", 0), ("df", t))
-            node(("x", t), partial(_activation, act), ("s", t))
+            node(("x", t), partial(activation_rule, act), ("s", t))
         # backward
-        node(("chi", t), lambda f: _chi(rp.width.loss, f), ("f", t))
+        node(("chi", t), lambda f: chi_rule(rp.width.loss, f), ("f", t))
         upd_out = ("dw", "out", t) if t > 0 else ("none",)
         node(("g_end", t), lambda w, na, dw, chi: mx(add(w, chi), add(na, dw, chi)), ("W0", "out"),
              ("neg_a", "out"), upd_out, ("chi", t))
@@ -276,9 +276,10 @@ def _build(rp: ResidualParametrization, horizon: int) -> nx.DiGraph:
         node(("G", "blk", t), lambda na, g, x: add(na, g, x), ("neg_a", "blk"), ("gs", t), ("x", t))
         node(("G", "out", t), lambda na, chi, s: add(na, chi, s), ("neg_a", "out"), ("chi", t), ("s", t))
         if t < horizon:
-            for role, fans in (("in", HALF), ("blk", Fraction(1)), ("out", HALF)):
-                node(("u", role, t + 1), partial(_update, opt, fans), ("lr", role), ("G", role, t), ("b", role),
-                     ("eps", role))
+            for role, (fan_in, fan_out) in (("in", (0, 1)), ("blk", (1, 1)), ("out", (1, 0))):
+                shape = muon_entry_exponent(rp.width.optimizer.muon_scale, fan_in, fan_out)
+                node(("u", role, t + 1), partial(update_rule, opt, shape), ("lr", role), ("G", role, t),
+                     ("b", role), ("eps", role))
                 if t == 0:
                     node(("dw", role, 1), lambda u: u, ("u", role, 1))
                 else:

@@ -152,6 +152,11 @@ def _structure(param: Parametrization) -> tuple[Any, ...]:
             opt.name, opt.momentum > 0, opt.muon_scale)
 
 
+def clear_graph_cache() -> None:
+    """Forget the compiled graphs (a benchmark's cold start)."""
+    _compiled.cache_clear()
+
+
 def graph_for(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> tuple[nx.DiGraph, list[Any]]:
     """The unrolled graph and a topological order (cached per structure)."""
     structure = _structure(param)
@@ -169,7 +174,9 @@ def _canonical(param: Parametrization) -> Parametrization:
                    optimizer=replace(param.optimizer, eps_exponent=None))
 
 
-def _inputs(param: Parametrization, x_value: Value, convert: Any, horizon: int) -> dict[Any, Any]:
+def graph_inputs(param: Parametrization, x_value: Value, convert: Any, horizon: int) -> dict[Any, Any]:
+    """The graph's input nodes for ``param``: a, b, epsilon of every layer and the LR exponent of every update,
+    with the global exponent ``x_value`` (a number or a piecewise-linear function) and exponents ``convert``-ed."""
     inputs: dict[Any, Any] = {("X",): x_value, ("none",): None}
     opt_eps = param.optimizer.eps_exponent
     for layer in param.layers:
@@ -195,7 +202,7 @@ def node_values(param: Parametrization, horizon: int = DEFAULT_HORIZON,
     if param.symbols():
         raise ValueError("node_values needs numeric exponents")
     graph, order = graph_for(param, horizon)
-    inputs = _inputs(param, _exact_fraction(param.lr_exponent), _exact_fraction, horizon)
+    inputs = graph_inputs(param, _exact_fraction(param.lr_exponent), _exact_fraction, horizon)
     for (layer, update), value in (learning_rates or {}).items():
         inputs[("lr", layer, update)] = value
     return evaluate(graph, inputs, order)
@@ -255,12 +262,13 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     # 1) exponents at the given X: exact Fractions, or piecewise-linear in a symbolic X, or sympy
     x_symbol: sympy.Symbol | None = None
     if not param.symbols():
-        values = evaluate(graph, _inputs(param, _exact_fraction(param.lr_exponent), _exact_fraction, horizon), order)
+        exact = _exact_fraction(param.lr_exponent)
+        values = evaluate(graph, graph_inputs(param, exact, _exact_fraction, horizon), order)
     elif not others and param.lr_exponent.is_Symbol:
         x_symbol = param.lr_exponent
-        values = evaluate(graph, _inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
+        values = evaluate(graph, graph_inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
     else:
-        values = evaluate(graph, _inputs(param, param.lr_exponent, sympy.sympify, horizon), order)
+        values = evaluate(graph, graph_inputs(param, param.lr_exponent, sympy.sympify, horizon), order)
         notes.append("exponents depend on symbols " + ", ".join(sorted(map(str, param.symbols())))
                      + ": regime and phases need numbers")
 
@@ -274,7 +282,7 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     attained = False
     max_bounded: Exponent | None = None
     if not others:
-        pl_values = evaluate(graph, _inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
+        pl_values = evaluate(graph, graph_inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
         phases = phase_diagram(predicates(pl_values, top, horizon))
         sup, attained, unbounded = sup_where(phases, TRAINABLE)
         max_stable = sympy.oo if unbounded else _sym(sup)

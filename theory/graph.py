@@ -56,7 +56,7 @@ def _forward_init(fan_in: int, w0: Maybe, x_prev: Maybe) -> Maybe:
     return add(w0, x_prev, HALF * fan_in)  # independent initial weights: CLT over the fan-in
 
 
-def _activation(act: Activation, h: Maybe) -> Maybe:
+def activation_rule(act: Activation, h: Maybe) -> Maybe:
     if act.phi0_nonzero:
         return Fraction(0)  # phi(0) != 0 and bounded: x = Theta(1) whatever h does
     if act.bounded:
@@ -64,11 +64,11 @@ def _activation(act: Activation, h: Maybe) -> Maybe:
     return h  # relu, linear, gelu: |phi(h)| ~ |h| at both ends
 
 
-def _activation_change(act: Activation, dh: Maybe) -> Maybe:
+def activation_change_rule(act: Activation, dh: Maybe) -> Maybe:
     return mn(dh, Fraction(0)) if act.bounded else dh  # phi Lipschitz; bounded ones cap at Theta(1)
 
 
-def _chi(loss: str, logits: Maybe) -> Maybe:
+def chi_rule(loss: str, logits: Maybe) -> Maybe:
     if loss == "ce":
         return Fraction(0)  # softmax(f) - y is bounded by 1 whatever the logits do
     return mx(Fraction(0), logits)  # f - y grows with the logits
@@ -89,7 +89,7 @@ def _weight_gradient(neg_a: Maybe, g: Maybe, x_prev: Maybe) -> Maybe:
     return add(neg_a, g, x_prev)
 
 
-def _update(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str,
+def update_rule(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Maybe, eps: Maybe | str,
             moved: Maybe = None) -> Maybe:
     """Exponent of the entries of one optimizer step of w (zero gradients give no step).
 
@@ -246,11 +246,11 @@ def build_graph(param: Parametrization, horizon: int) -> nx.DiGraph:
                     node(("dh", l, t), _total_change, ("eff", l, t), ("prop", l, t))
                 node(("h", l, t), _current, ("h", l, 0), ("dh", l, t))
                 if l < top:
-                    node(("dx", l, t), partial(_activation_change, act), ("dh", l, t))
+                    node(("dx", l, t), partial(activation_change_rule, act), ("dh", l, t))
             if l < top:
-                node(("x", l, t), partial(_activation, act), ("h", l, t))
+                node(("x", l, t), partial(activation_rule, act), ("h", l, t))
         # backward pass at step t
-        node(("chi", t), partial(_chi, param.loss), ("h", top, t))
+        node(("chi", t), partial(chi_rule, param.loss), ("h", top, t))
         node(("g", top, t), _identity, ("chi", t))
         for l in range(top - 1, 0, -1):
             nxt = layers[l]  # layer l+1 (0-based list)
@@ -281,7 +281,7 @@ def build_graph(param: Parametrization, horizon: int) -> nx.DiGraph:
                     else:
                         node(direction, _accumulate, ("buf", l, t - 1), ("G", l, t))
                 shape = muon_entry_exponent(param.optimizer.muon_scale, layer.fan_in_width, layer.fan_out_width)
-                rule = partial(_update, param.optimizer.name, shape)
+                rule = partial(update_rule, param.optimizer.name, shape)
                 node(("u", l, t + 1), rule, ("lr", l, t + 1), direction, ("b", l), ("eps", l),
                      ("dw", l, t) if t > 0 else ("none",))
                 if t == 0:

@@ -195,13 +195,14 @@ def test_adam_epsilon_turns_adam_into_sgd_when_it_dominates():
 def test_momentum_steps_follow_the_largest_gradient_so_far(param, optimizer, quarters):
     # heavy-ball momentum: step t+1 follows sum_s beta^(t-s) G_s, whose exponent is the largest of G_0..G_t
     from theory.algebra import add, mx
-    from theory.engine import _inputs, graph_for
+    from theory.engine import graph_for, graph_inputs
     from theory.graph import evaluate, muon_entry_exponent
     from theory.parametrization import Optimizer
 
     param = param.with_(optimizer=Optimizer(optimizer, momentum=0.9), lr_exponent=R(quarters, 4))
     graph, order = graph_for(param, 4)
-    values = evaluate(graph, _inputs(param, Fraction(quarters, 4), lambda v: Fraction(int(v.p), int(v.q)), 4), order)
+    inputs = graph_inputs(param, Fraction(quarters, 4), lambda v: Fraction(int(v.p), int(v.q)), 4)
+    values = evaluate(graph, inputs, order)
     for layer in param.layers:
         l = layer.index
         shape = muon_entry_exponent("jordan", layer.fan_in_width, layer.fan_out_width)
