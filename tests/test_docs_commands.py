@@ -52,6 +52,26 @@ EXECUTED_BY: dict[str, str] = {
                                                 "commands_verbatim (CI runs it: .ci/run)",
     ".venv/bin/python -m pytest": "tests/test_docs_pages.py::test_getting_started_shows_the_readme_commands_verbatim"
                                   " (CI runs it: .ci/run)",
+    "abcscale check mup --loss mse --widths 1024,2048,4096":
+        "tests/verify/test_finite_width_causes.py::"
+        "test_mse_chi_rows_pass_at_wider_widths"
+        " (--db in a temporary directory, --json)",
+    "abcscale check mup --optimizer signsgd --activation tanh --widths 1024,2048,4096 --seeds 4":
+        "tests/verify/test_finite_width_causes.py::"
+        "test_overlap_rows_pass_at_wider_widths"
+        " (--db in a temporary directory, --json)",
+    "abcscale check mup --optimizer adam --activation tanh --data digits":
+        "tests/verify/test_finite_width_causes.py::"
+        "test_correlated_inputs_pass_at_default_widths"
+        " (--db in a temporary directory, --json)",
+    "abcscale check ip --base-width 128":
+        "tests/verify/test_finite_width_causes.py::"
+        "test_ip_at_base_width_128_passes_at_wider_widths"
+        " (--db in a temporary directory, --json)",
+    "abcscale check ip --base-width 128 --widths 1024,2048,4096":
+        "tests/verify/test_finite_width_causes.py::"
+        "test_ip_at_base_width_128_passes_at_wider_widths"
+        " (--db in a temporary directory, --json)",
     "abcscale lr-sweep sp --widths 16,32,64,128 --seeds 2 --steps 150 --base-width 16 --precision 1.1 "
     "--grid-points 3 --json --db ref.db --workers 2":
         "tests/verify/test_distributed.py::test_killed_worker_loses_nothing (CLI_FLAGS, --db in a temporary "
