@@ -37,6 +37,7 @@ from typing import Any
 import networkx as nx
 
 from theory.algebra import Maybe, add, mn, mx
+from theory.tangent import Tangent
 from theory.parametrization import Activation, Parametrization, muon_scale_exponent
 
 HALF = Fraction(1, 2)
@@ -136,20 +137,43 @@ def _effective(act: Activation, aligned: Fraction, fan_in: int, neg_a: Maybe, x_
                *contributions: Maybe) -> Maybe:
     """(W_t - W_0) x_t = sum over updates s of u_s (x_{s-1} . x_t) / |x_{s-1}|.
 
-    ``contributions`` are triples (u_s, x_{s-1}, dx_{s-1}).  With a nonzero-mean activation (relu, gelu,
-    sigmoid) any two feature vectors overlap coherently: fan-in sum of |x_t|.  With a centred one (tanh,
-    linear) only the part of x_t that x_{s-1} shares adds coherently; the change since then adds like a
-    random sum (fan_in/2): this is where deep integrable parametrizations feel the activation.
+    ``contributions`` are triples (u_s, x_{s-1}, dx_{s-1}).  Two feature vectors overlap coherently through
+    the part of x_t that x_{s-1} shares (the same directions, up to the inputs' correlation): fan-in sum of
+    |x_{s-1}|.  With a nonzero-mean activation (relu, gelu, sigmoid) they also overlap through their means,
+    n E[x_{s-1}] E[x_t] / |x_{s-1}|: the fan-in sum of |x_t| as long as a feature's mean is of the order of its
+    RMS.  Where pre-activations vanish, gelu's mean is second order in them (``mean_exponent``), so after a
+    large first step (IP-LLR) the new features overlap the vanishing old ones no more than a random sum
+    (fan_in/2) does.  With a centred activation (tanh, linear) the change since x_{s-1} adds like a random
+    sum: this is where deep integrable parametrizations feel the activation.
     """
     terms: list[Maybe] = []
     for i in range(0, len(contributions), 3):
         update, x_then, dx_then = contributions[i:i + 3]
         if act.nonzero_mean:
-            overlap = add(aligned, x_now)
+            if x_then is None:
+                terms.append(None)
+                continue
+            means = add(aligned, mean_exponent(act, x_then), mean_exponent(act, x_now), -x_then)
+            overlap = mx(add(aligned, x_then), means, add(HALF * fan_in, x_now))
         else:
             overlap = mx(add(aligned, x_then), add(HALF * fan_in, mx(dx_now, dx_then)))
         terms.append(add(neg_a, update, overlap))
     return mx(*terms)
+
+
+def mean_exponent(act: Activation, x: Maybe) -> Maybe:
+    """Exponent of the mean E[phi(h)] of features x = phi(h) of exponent ``x`` (nonzero-mean activations).
+
+    Of the order of x itself, except below Theta(1) for an activation whose mean starts at a higher order in h
+    (gelu: second order, so n^{2x} while x < 0).
+    """
+    if x is None or act.mean_order <= 1:
+        return x
+    if isinstance(x, Tangent) and (x.value >= 0 or not any(x.slope)):
+        # the learning-rate solver's affine pieces: at or above Theta(1) the mean is of the order of x; a
+        # constant (an initialisation, which no learning rate moves) is exact either way
+        return x if x.value >= 0 else Tangent(min(x.value, act.mean_order * x.value))
+    return mn(x, add(*[x] * act.mean_order))
 
 
 def _propagating(factor: Fraction, w0: Maybe, dx_prev: Maybe) -> Maybe:

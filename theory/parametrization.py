@@ -39,14 +39,17 @@ class Activation:
     homogeneous: bool  # phi(c h) = c phi(h) for c > 0 (relu, linear, leaky relu)
     nonzero_mean: bool  # E phi(h) != 0 for centred h (relu, gelu, sigmoid)
     linear: bool = False  # the identity: TP4's dynamical dichotomy does not apply
+    # order of E phi(h) in a small centred h: relu 1 (E relu(h) = |h|/sqrt(2 pi)), gelu 2 (phi(h) = h/2 + h^2/sqrt(2 pi)
+    # + ..., its linear part is odd), sigmoid 0 (phi(0) != 0); matters only where pre-activations vanish
+    mean_order: int = 1
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation("relu", phi0_nonzero=False, bounded=False, homogeneous=True, nonzero_mean=True),
     "linear": Activation("linear", False, False, True, False, linear=True),
     "tanh": Activation("tanh", False, True, False, False),
-    "gelu": Activation("gelu", False, False, False, True),
-    "sigmoid": Activation("sigmoid", True, True, False, True),
+    "gelu": Activation("gelu", False, False, False, True, mean_order=2),
+    "sigmoid": Activation("sigmoid", True, True, False, True, mean_order=0),
 }
 
 

@@ -112,3 +112,18 @@ def test_tables_show_the_vanishing_regime():
     assert "vanishing-init" in regimes and "stable" in regimes
     table = phase_table(get_preset("ip", layers=3)).render()
     assert "vanishing-init" in table and "max stable x = none" in table and "TP4 Thm 3.3" in table
+
+
+def test_gelu_features_lose_their_coherent_overlap_where_the_init_vanishes():
+    # gelu(h) = h/2 + h^2/sqrt(2 pi) + ...: its linear part is odd, so the mean of gelu(h) is second order in a
+    # small h.  After IP-LLR's large first step, layer 3's input features are Theta(1) while the old ones (whose
+    # direction the step's weight change carries) vanish like n^-1/2 with means n^-1: their overlap is no longer
+    # the coherent n |x| that relu's first-order mean gives, but n^{1/2} |x|.  The first-step change of layer 3
+    # therefore vanishes like n^-1/2 under gelu and is Theta(1) under relu (measured with check: -0.52 and +0.0).
+    relu = derive(get_preset("ip-llr", activation="relu"))
+    gelu = derive(get_preset("ip-llr", activation="gelu"))
+    assert relu.exponent("effective_update", 3, 1) == 0 and gelu.exponent("effective_update", 3, 1) == R(-1, 2)
+    assert relu.exponent("effective_update", 4, 1) == 0 and gelu.exponent("effective_update", 4, 1) == -1
+    # where nothing vanishes (muP), gelu and relu derive the same exponents: the means are Theta(1) there
+    mup_relu, mup_gelu = derive(get_preset("mup", activation="relu")), derive(get_preset("mup", activation="gelu"))
+    assert [l.values for l in mup_relu.layers] == [l.values for l in mup_gelu.layers]
