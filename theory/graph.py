@@ -37,8 +37,8 @@ from typing import Any
 import networkx as nx
 
 from theory.algebra import Maybe, add, mn, mx
-from theory.tangent import Tangent
 from theory.parametrization import Activation, Parametrization, muon_scale_exponent
+from theory.tangent import Tangent
 
 HALF = Fraction(1, 2)
 Node = tuple[Any, ...]

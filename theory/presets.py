@@ -49,12 +49,12 @@ class Preset:
 # 1.  At a base width of 128 IP's init has not vanished yet at the widths a CPU check trains (h^2_0 falls only
 # like (n/128)^{-1/2}), and a subleading backward path through the readout's update is as large as the leading
 # one there (docs/limitations.md).
-_IP_CONSTANTS = Constants(base_width=1, lr=0.01, why="Hajjar et al.'s code convention: base width 1, eta 0.01")
+_IP_CONSTANTS = Constants(base_width=1, lr=0.01, why="Hajjar et al.'s code convention")
 # IP-LLR's first step at eta_first = 1 in that convention: the scale at which the first-step exponents are
 # Theta(1) at CPU widths (eta_first = 0.01 leaves the step below the initial pre-activations, 8 rows
 # pre-asymptotic over 512..4096; docs/limitations.md)
 _IP_LLR_CONSTANTS = Constants(base_width=1, lr=0.01, warmup_lr=1.0,
-                              why="Hajjar et al.'s code convention (base width 1, eta 0.01), first step at eta 1")
+                              why="Hajjar et al.'s code convention; a first step that reaches Theta(1) at CPU widths")
 
 
 def _sp(L: int, opt: str) -> ABC:

@@ -27,6 +27,12 @@ def main() -> None:
     for name, preset in PRESETS.items():
         print(f"{name}: {preset.summary}")
         print(f"  source: {preset.source}")
+        constants = preset.constants
+        if constants.why:
+            trained = [f"base width {constants.base_width}"] if constants.base_width else []
+            trained += [f"eta0 {constants.lr:g}"] if constants.lr else []
+            trained += [f"first-step eta0 {constants.warmup_lr:g}"] if constants.warmup_lr else []
+            print(f"  checks train it at {', '.join(trained)} ({constants.why})")
         shown_ab = False
         for optimizer in ("sgd", "adam"):
             try:

@@ -104,16 +104,16 @@ class MatrixResult(Result):
     """Every cell's outcome; ``passed`` when no checked cell has a failing row."""
 
     rows: list[CellResult]
-    widths: str = "the check's defaults"
-    seeds: int | None = None
+    widths: str  # as trained, e.g. "128,256,512,1024"
+    seeds: int
 
     @property
     def passed(self) -> bool:
         return not any(r.failed for r in self.rows)
 
     def table(self, *, header: bool = True) -> str:
-        lines = [f"check matrix: {len(self.rows)} cells; widths {self.widths}; "
-                 f"{'the default' if self.seeds is None else self.seeds} seeds"] if header else []
+        lines = [f"check matrix: {len(self.rows)} cells, each checked as 'abcscale check' does (widths {self.widths}; "
+                 f"{self.seeds} seeds; every other option at its default)"] if header else []
         body = [[r.cell.preset, r.cell.optimizer, r.cell.loss, r.cell.activation,
                  "-" if r.regime is None else f"{r.regime} ({r.lr_exponent})",
                  str(r.counts.get("PASS", "-")), str(r.counts.get("FAIL", "-")), _short(r)] for r in self.rows]
@@ -190,6 +190,8 @@ def run_matrix(selected: Sequence[Cell], *, db: str, layers: int | None = None,
         out.append(result)
         if on_cell is not None:
             on_cell(result)
-    label = "the check's defaults" if widths is None else (widths if isinstance(widths, str)
-                                                           else ",".join(map(str, widths)))
-    return MatrixResult(out, label, seeds)
+    from verify.width.check import DEFAULT_SEEDS, DEFAULT_WIDTHS
+
+    shown = DEFAULT_WIDTHS if widths is None else widths
+    label = shown if isinstance(shown, str) else ",".join(map(str, shown))
+    return MatrixResult(out, label, DEFAULT_SEEDS if seeds is None else seeds)
