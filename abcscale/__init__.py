@@ -24,6 +24,7 @@ then ``print(r.table())`` (what ``abcscale check mup`` prints), ``r.to_dataframe
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from theory.config import load_toml, resolve
@@ -46,19 +47,24 @@ __all__ = ["PRESETS", "QUANTITIES", "Equivalence", "InputError", "Layer", "Optim
 __version__ = "0.1.0"
 
 
-def parametrization(spec: str | Parametrization, **overrides: Any) -> Parametrization:
+def parametrization(spec: str | PathLike[str] | Parametrization, **overrides: Any) -> Parametrization:
     """A Parametrization from a preset name, a TOML path or an existing object, with overrides
     (layers, loss, optimizer, activation, lr_exponent, eps_exponent)."""
     if isinstance(spec, Parametrization):
         return spec.with_(**overrides) if overrides else spec
+    if not isinstance(spec, str | PathLike):
+        raise InputError(f"spec: expected a preset name, a TOML path or a Parametrization, got {type(spec).__name__}")
     return resolve(spec, **overrides)
 
 
-def derive(spec: str | Parametrization, horizon: int = 4, **overrides: Any) -> Report:
-    """Derive every exponent, the regime, the maximal stable LR exponent and the phase diagram."""
+def derive(spec: str | PathLike[str] | Parametrization, horizon: int = 4, **overrides: Any) -> Report:
+    """Derive every exponent, the regime, the maximal stable LR exponent and the phase diagram.
+
+    ``horizon``: unrolled training steps, 2..64 (``InputError`` otherwise, as for a bad ``spec``)."""
+    from theory.engine import check_horizon
     from theory.engine import derive as _derive
 
-    return _derive(parametrization(spec, **overrides), horizon=horizon)
+    return _derive(parametrization(spec, **overrides), horizon=check_horizon(horizon))
 
 
 def solve(spec: str | Parametrization, **overrides: Any) -> Solution:
