@@ -93,8 +93,11 @@ def test_two_concurrent_verify_processes_train_each_run_once(tmp_path: Path) -> 
 
 
 def test_a_killed_claimers_runs_are_retrained_by_the_next_run(tmp_path: Path) -> None:
+    """SIGKILL in the middle of a training: nothing is released, yet the next run trains those runs, at once
+    (the claimer's pid is gone from this host; another host would wait out the 120 s lease, as the in-process
+    tests in test_store.py show with a short one)."""
     db = tmp_path / "killed.db"
-    claimer = _start(tmp_path, db, parties=1, mode="hang", lease=2)
+    claimer = _start(tmp_path, db, parties=1, mode="hang")
     try:
         end = time.time() + 120
         while not list((tmp_path / "barrier").iterdir()) and time.time() < end and claimer.poll() is None:
@@ -114,7 +117,7 @@ def test_a_killed_claimers_runs_are_retrained_by_the_next_run(tmp_path: Path) ->
     assert json.loads(out)["resumed_runs"] == 0  # the killed process wrote nothing; its claims expired
     per_run = Counter((width, seed) for pid, width, seed in _trainings(tmp_path))
     assert set(per_run) == RUNS and set(per_run.values()) == {1}
-    print(f"rerun after the kill: {time.perf_counter() - start:.1f} s")
+    assert time.perf_counter() - start < 60  # well inside the lease: the dead owner was seen at once
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +18,7 @@ import pytest
 from theory.parametrization import Optimizer, Parametrization
 from theory.presets import PRESETS, get_preset
 from verify.runs.keys import config_key, describe
-from verify.runs.store import Claim, Store, claim_key, owner_id
+from verify.runs.store import Claim, Store, claim_key, gone, owner_id
 from verify.width.sweep import config_hash, train_widths
 from verify.width.train import Job, JobResult, TrainSettings, train_job
 
@@ -120,6 +124,18 @@ def test_claim_sorts_runs_into_done_busy_and_claimed(tmp_path: Path) -> None:
     store.write("k", JobResult(width=16, seeds=(2, 3), records=[], diverged={2: None, 3: None}))
     assert [row["key"] for row in store.claims()] == [claim_key("width", "k", (16, 1))]  # written: claims gone
     store.close()
+
+
+def test_a_claim_of_a_process_gone_from_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True)
+    dead = f"{finished.stdout.strip()}@{socket.gethostname()}/0000"  # its pid exists no more
+    alive = f"{os.getppid()}@{socket.gethostname()}/0000"  # a live process on this host (pytest's parent)
+    assert gone(dead) and not gone(alive) and not gone(owner_id()) and not gone("1@elsewhere/0000")
+    with Store(tmp_path / "g.db") as store:
+        _foreign_claim(store, claim_key("width", "k", (16, 0)), dead, 60)
+        _foreign_claim(store, claim_key("width", "k", (16, 1)), alive, 60)
+        assert store.claim("width", "k", [(16, 0), (16, 1)]) == Claim(claimed=[(16, 0)], done=[], busy=[(16, 1)])
 
 
 def test_claims_are_renewed_while_held_and_released_on_close(tmp_path: Path) -> None:

@@ -19,17 +19,18 @@ stored as NULL, except in depth vectors, which keep +-inf and read NULL back as 
 exact IEEE double the search produced, so the deterministic search finds its rows again.
 
 Claim protocol (``Store.claim``).  A run is named by its kind, configuration and the columns of its run row
-(``claim_key``).  Before training runs the driver (never a Dask worker: the worker only computes) claims them
-in one ``BEGIN IMMEDIATE`` transaction that drops expired claims, then sorts every run into *done* (its run
-row exists: read it), *busy* (claimed by another owner whose lease has not expired: wait, then look again)
-or *claimed* (a claim row with this owner and ``expires_at = now + lease`` is written: train it).  The owner
-is one id per process (pid, host and a random part), so a process never waits for itself: two sweeps in one
-process, or a retry after an exception, take their own claims again.  While a handle holds claims a heartbeat
-thread renews every claim of its owner each lease/4 seconds, so a long job keeps its claim on any executor
-(in-process trainings included); when the process dies the heartbeat stops and the claims expire ``lease``
-seconds later, after which the next claimer retrains the runs.  Writing a job's results deletes its claims
-in the same transaction; a driver that stops early releases the claims it still holds, and so does
-``close``.  Hosts sharing one file must agree on the clock to well within the lease.
+(``claim_key``).  Before training runs the driver (never a Dask worker: the worker only computes) claims them in
+one ``BEGIN IMMEDIATE`` transaction that drops expired claims, then sorts every run into *done* (its run row
+exists: read it), *busy* (claimed by another owner whose lease has not expired: wait, then look again) or
+*claimed* (a claim row with this owner and ``expires_at = now + lease`` is written: train it).  The owner is one
+id per process (pid, host and a random part), so a process never waits for itself: two sweeps in one process, or a
+retry after an exception, take their own claims again.  While a handle holds claims a heartbeat thread renews
+every claim of its owner each lease/4 seconds, so a long job keeps its claim on any executor (in-process trainings
+included); when the process dies the heartbeat stops and the claims expire ``lease`` seconds later, after which
+the next claimer retrains the runs.  A claimer on the same host sees at once that the owner's pid no longer exists
+(``gone``) and takes its claims over without waiting for the lease.  Writing a job's results deletes its claims in
+the same transaction; a driver that stops early releases the claims it still holds, and so does ``close``.  Hosts
+sharing one file must agree on the clock to well within the lease.
 """
 
 from __future__ import annotations
@@ -111,6 +112,22 @@ def owner_id() -> str:
     if pid not in _OWNERS:
         _OWNERS[pid] = f"{pid}@{socket.gethostname()}/{secrets.token_hex(4)}"
     return _OWNERS[pid]
+
+
+def gone(owner: str) -> bool:
+    """True when ``owner`` was a process on this host that no longer exists (its claims need not wait out the
+    lease).  Only on POSIX and only for this host; a reused pid or a zombie counts as alive (the lease decides)."""
+    pid, _, rest = owner.partition("@")
+    host = rest.rpartition("/")[0]
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's live process
+        return False
+    return False
 
 
 def claim_key(kind: str, config: str, run: RunId) -> str:
@@ -260,7 +277,7 @@ class Store:
                     continue
                 key = claim_key(kind, config, run)
                 holder = self.conn.execute("SELECT owner FROM claims WHERE key = ?", (key,)).fetchone()
-                if holder is not None and holder[0] != self.owner:
+                if holder is not None and holder[0] != self.owner and not gone(holder[0]):
                     busy.append(run)
                     continue
                 self.conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", (key, self.owner, now + self.lease))
