@@ -33,6 +33,10 @@ def _lr_limit(report: Report, value: Exponent | None) -> str:
 
 def render_report(report: Report) -> str:
     p = report.parametrization
+    if p.network is not None:
+        from abcscale.render_network import render_network_report
+
+        return render_network_report(report)
     lines = [
         f"{p.name}: L={p.hidden_layers} hidden layers, {p.activation}, loss {p.loss}, optimizer {p.optimizer.name}"
         + (f" (eps n^-{format_exponent(p.optimizer.eps_exponent)})" if p.optimizer.eps_exponent is not None else "")

@@ -116,7 +116,7 @@ class Report:
             return None if v is None or v == -sympy.oo else format_exponent(v)
 
         p = self.parametrization
-        return {
+        data = {
             "parametrization": p.name,
             "source": p.source,
             "hidden_layers": p.hidden_layers,
@@ -148,6 +148,13 @@ class Report:
             "init_lifted_at": self.init_lifted_at,
             "notes": self.notes,
         }
+        if p.network is not None:  # a transformer: its architecture, tensor names and module values
+            data["network"] = p.network.to_dict()
+            for row, layer in zip(data["layers"], p.layers, strict=True):
+                row["name"] = layer.name
+                row["wd_exponent"] = s(layer.wd_exponent)
+            data["modules"] = {name: {k: s(v) for k, v in row.items()} for name, row in self.modules.items()}
+        return data
 
 
 def _sym(value: Fraction | None) -> Exponent | None:

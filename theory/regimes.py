@@ -54,8 +54,9 @@ def bounded_nodes(net: Network, horizon: int) -> dict[str, list[tuple[object, ..
     an MLP's hidden pre-activations; a GPT's every activation, residual stream and attention logits)."""
     steps = range(horizon + 1)
     # a decay rate eta lambda above Theta(1) flips the weights' sign each step: bounded like a feature
-    decays = [("shrink", l, t) for l in net.decays for t in steps if t > 0]
-    return {"features": [(v.prefix, v.key, t) for v in net.features for t in steps] + decays,
+    decays: list[tuple[object, ...]] = [("shrink", l, t) for l in net.decays for t in steps if t > 0]
+    features: list[tuple[object, ...]] = [(v.prefix, v.key, t) for v in net.features for t in steps]
+    return {"features": features + decays,
             "chi": [("chi", t) for t in steps],
             "logits": [(v.prefix, v.key, t) for v in (net.logits, *net.saturating) for t in steps]}
 

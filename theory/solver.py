@@ -144,6 +144,7 @@ def _with_decay(param: Parametrization) -> Parametrization:
     layers = []
     for layer in probe.layers:
         rate = values[("shrink", layer.index, DEFAULT_HORIZON)]  # eta lambda at lambda = n^0
+        assert rate is not None  # a sum of two numbers
         layers.append(replace(layer, wd_exponent=_rational(rate)))
     return replace(param, layers=tuple(layers))
 

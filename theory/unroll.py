@@ -83,10 +83,14 @@ def _scores_init(width: int, alpha: Fraction, q: Maybe, k: Maybe) -> Maybe:
     return add(q, k, HALF * width, -alpha * width)  # independent q and k: CLT over d_head
 
 
-def _scores_change(width: int, alpha: Fraction, q: Maybe, k: Maybe, dq: Maybe, dk: Maybe) -> Maybe:
-    """q_t.k_t - q_0.k_0: a query's update follows the keys it attended to (and vice versa), so the change
-    sums coherently over d_head."""
-    return add(mx(add(dq, k), add(q, dk)), Fraction(width), -alpha * width)
+def _scores_change(width: int, alpha: Fraction, q: Maybe, k: Maybe, dq_own: Maybe, dq_carried: Maybe,
+                   dk_own: Maybe, dk_carried: Maybe) -> Maybe:
+    """q_t.k_t - q_0.k_0.  The query's own update (Delta W_Q y) follows the keys it attended to (its gradient
+    is a sum of keys), so it meets k coherently over d_head; the change it carries from its input (W_Q Delta y)
+    is independent of W_K y and meets k like a random sum (CLT).  Likewise for the key."""
+    half = HALF * width
+    return add(mx(add(dq_own, k, width), add(dq_carried, k, half), add(q, dk_own, width), add(q, dk_carried, half)),
+               -alpha * width)
 
 
 def _scores_backward(alpha: Fraction, width: int, g: Maybe, other: Maybe) -> Maybe:
@@ -103,7 +107,7 @@ def _mix_scores_backward(width: int, g: Maybe, v: Maybe, g_aligned: Maybe, s: Ma
 
     Logits s ~ n^{s} with s > 0 saturate the softmax: its Jacobian A (1 - A) falls like exp(-n^s), below every
     power; ``n^{-s}`` is the bound kept here (a power law cannot say more)."""
-    saturation = None if s is None else mn(Fraction(0), -s)
+    saturation = Fraction(0) if s is None else mn(Fraction(0), -s)  # s exactly 0: uniform attention
     return add(mx(add(g, v, HALF * width), add(g_aligned, v, Fraction(width))), saturation)
 
 
@@ -165,6 +169,15 @@ def _act_of(net: Network, value: Value | None) -> Any:
         return CENTRED
     op = net.graph.nodes[value].get("op")
     return op.act if isinstance(op, Act) else CENTRED
+
+
+def _own_and_carried(net: Network, value: Value, t: int) -> tuple[Node, Node]:
+    """A linear map's output change split into its own update's part and the part carried from its input
+    (any other value: the whole change counts as its own, the larger of the two rules)."""
+    op = net.graph.nodes[value].get("op")
+    if isinstance(op, Linear) and op.src is not None:
+        return ("eff", value.key, t), ("prop", value.key, t)
+    return _change(value, t), NONE
 
 
 def _layer(param: Parametrization, index: int) -> Layer:
@@ -293,8 +306,10 @@ def _forward(b: _Builder, net: Network, ops: list[Op], param: Parametrization, t
             if t == 0:
                 b.node(_at(out, 0), partial(_scores_init, op.head_width, op.alpha), _at(op.q, 0), _at(op.k, 0))
                 continue
+            own_q, carried_q = _own_and_carried(net, op.q, t)
+            own_k, carried_k = _own_and_carried(net, op.k, t)
             b.node(_change(out, t), partial(_scores_change, op.head_width, op.alpha), _at(op.q, t), _at(op.k, t),
-                   _change(op.q, t), _change(op.k, t))
+                   own_q, carried_q, own_k, carried_k)
             b.node(_at(out, t), _current, _at(out, 0), _change(out, t))
         elif isinstance(op, Mix):
             b.node(_at(out, t), _identity, _at(op.v, t))
