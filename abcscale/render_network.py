@@ -43,8 +43,8 @@ def group_blocks(rows: list[tuple[str, list[str]]]) -> list[list[str]]:
         if isinstance(item, str):
             out.append([item, *singles[item]])
         else:
-            suffix, cells = item
-            out.append([f"{_blocks_label(groups[item])}.{suffix}", *cells])
+            suffix, shared = item
+            out.append([f"{_blocks_label(groups[item])}.{suffix}", *shared])
     return out
 
 

@@ -116,7 +116,7 @@ class Report:
             return None if v is None or v == -sympy.oo else format_exponent(v)
 
         p = self.parametrization
-        data = {
+        data: dict[str, Any] = {
             "parametrization": p.name,
             "source": p.source,
             "hidden_layers": p.hidden_layers,
