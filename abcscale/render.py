@@ -135,9 +135,17 @@ def render_solution(solution: Solution, name: str) -> str:
     report, p = solution.report, solution.parametrization
     rows = [[str(l.index), l.role, format_exponent(l.a), format_exponent(l.b), format_exponent(c),
              format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
+    header = ["layer", "role", "a", "b", "c (solved)", "dW x"]
+    if p.network is not None:  # tensors by name, identical blocks grouped, AdamW's decay exponents
+        from theory.transformer import group_blocks
+
+        decay = [[format_exponent(t.wd_exponent)] if t.wd_exponent is not None else [] for t in p.layers]
+        header = ["tensor", "role", "a", "b", "c (solved)", *(["wd (solved)"] if any(decay) else []), "dW x"]
+        rows = group_blocks([(t.name, [*row[1:5], *wd, row[5]])
+                             for t, row, wd in zip(p.layers, rows, decay, strict=True)])
     lines = [f"{name} init with {p.optimizer.name}, loss {p.loss}, {GOALS[solution.objective]}: "
              "learning rate of layer l = eta n^-c_l",
-             text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows),
+             text_table(header, rows),
              f"regime with these rates: {report.regime}; logit change n^{format_exponent(report.logits['update'])}"]
     if report.vanishing_init:
         lines += [f"note: {note}" for note in report.notes]

@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-
 import sympy
 
 from abcscale.render import COLUMNS, _fmt, _lr_limit
 from theory.engine import Report
 from theory.exponents import format_exponent
 from theory.terminal import text_table
-
-BLOCK = re.compile(r"^h(\d+)\.(.+)$")
-
-
-def _blocks_label(blocks: Sequence[int]) -> str:
-    """'h0-11' for a contiguous run of blocks, 'h0,2,5' otherwise."""
-    if len(blocks) > 1 and list(blocks) == list(range(blocks[0], blocks[-1] + 1)):
-        return f"h{blocks[0]}-{blocks[-1]}"
-    return "h" + ",".join(map(str, blocks))
-
-
-def group_blocks(rows: list[tuple[str, list[str]]]) -> list[list[str]]:
-    """Rows (name, cells) with per-block names merged where every cell agrees: 'h0-11.attn.q', in first-seen order."""
-    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
-    order: list[tuple[str, tuple[str, ...]] | str] = []
-    singles: dict[str, list[str]] = {}
-    for name, cells in rows:
-        match = BLOCK.match(name)
-        if match is None:
-            singles[name] = cells
-            order.append(name)
-            continue
-        key = (match.group(2), tuple(cells))
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(int(match.group(1)))
-    out: list[list[str]] = []
-    for item in order:
-        if isinstance(item, str):
-            out.append([item, *singles[item]])
-        else:
-            suffix, shared = item
-            out.append([f"{_blocks_label(groups[item])}.{suffix}", *shared])
-    return out
+from theory.transformer import group_blocks
 
 
 def render_network_report(report: Report) -> str:

@@ -339,6 +339,7 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
                         if vanishing and not blows_up(pred) else ""))
 
     modules = _modules(values, net, horizon, x_symbol)
+    notes += _tied_notes(values, net, param, horizon, x_symbol)
     logits = {"init": modules["logits"]["init"], "update": modules["logits"]["change"],
               "first_step_update": modules["logits"]["first_step_change"]}
     if chain:
@@ -377,6 +378,21 @@ def _modules(values: dict[Any, Maybe], net: Network, horizon: int, x: sympy.Symb
 
 
 MODULE_SUFFIXES = (".scores", ".resid.attn", ".resid.mlp", "embed")
+
+
+def _tied_notes(values: dict[Any, Maybe], net: Network, param: Parametrization, horizon: int,
+                x: sympy.Symbol | None) -> list[str]:
+    """What one tensor in two roles does in each (a tied embedding): its effective update per use."""
+    notes = []
+    for layer in param.layers:
+        uses = net.uses(layer.index)
+        if len(uses) < 2:
+            continue
+        parts = [f"as {'readout' if op.out == net.logits else 'embedding'} dW x ~ n^"
+                 f"{format_exponent(to_sympy(values.get(('eff', op.out.key, horizon)), x))}" for op in uses]
+        notes.append(f"tied {layer.name}: one tensor, one update; {', '.join(parts)} (a Theta(1) update in both "
+                     "roles needs the readout's extra multiplier to make up the difference)")
+    return notes
 
 
 def _vanishing_values(values: dict[Any, Maybe], net: Network) -> dict[str, Exponent]:

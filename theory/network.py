@@ -65,11 +65,14 @@ class Op:
 class Linear(Op):
     """``n^{-a} w s`` for the tensor ``param`` (of role input, hidden or output); ``src`` None: the fixed input.
 
-    ``extra_a``: a multiplier exponent added to the tensor's own a for this use only (a tied readout)."""
+    ``extra_a``: a multiplier exponent added to the tensor's own a for this use only (a tied readout);
+    ``role``: the role of this use when it differs from the tensor's (a tied readout is output-like: its
+    fan-in is the width)."""
 
     index: int = 0
     src: Value | None = None
     extra_a: Fraction = Fraction(0)
+    role: str | None = None
 
     @property
     def sources(self) -> tuple[Value, ...]:

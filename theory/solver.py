@@ -25,6 +25,7 @@ from typing import Any
 import sympy
 
 from theory.algebra import as_number
+from theory.algebra import mx as _mx
 from theory.engine import DEFAULT_HORIZON, Report, derive, graph_for, node_values
 from theory.errors import InputError
 from theory.lp import Unbounded, minimise
@@ -83,6 +84,11 @@ def solve(param: Parametrization, objective: str = "max-updates") -> Solution:
     return _max_updates(param.with_(lr_exponent=0))
 
 
+def max_of(values: Any) -> Any:
+    """The largest of some exponents (None: all exactly zero)."""
+    return _mx(*list(values))
+
+
 def _network_errors(param: Parametrization, c: list[Fraction]) -> list[Fraction]:
     """``_errors`` for a network of operations, read off the settled graph values (no phase diagram)."""
     at = _at(param, c)
@@ -91,7 +97,8 @@ def _network_errors(param: Parametrization, c: list[Fraction]) -> list[Fraction]
     values = node_values(at, DEFAULT_HORIZON)
     errors = []
     for layer in at.layers:
-        value = values.get(("eff", net.primary(layer.index).out.key, DEFAULT_HORIZON))
+        # a tied tensor serves several operations: its learning rate is set by the use that moves most
+        value = max_of(values.get(("eff", op.out.key, DEFAULT_HORIZON)) for op in net.uses(layer.index))
         if value is None:
             raise InputError(f"tensor {layer.name} never receives a gradient under this init; "
                              "no learning rate makes its update Theta(1)")

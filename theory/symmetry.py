@@ -43,7 +43,7 @@ def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
     for la, lb in zip(first.layers, second.layers, strict=True):
         theta = lb.a - la.a
         thetas.append(theta)
-        where = f"layer {la.index} ({la.role})"
+        where = f"{la.name or f'layer {la.index}'} ({la.role})"
         if not _same(lb.b, la.b - theta):
             reasons.append(f"{where}: b = {format_exponent(lb.b)}, symmetry needs {format_exponent(la.b - theta)}")
         if not _same(lb.c, la.c - k * theta):
@@ -64,7 +64,10 @@ def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
         if la.name != lb.name:
             reasons.append(f"{where}: different tensors ({la.name} vs {lb.name})")
     if first.network != second.network:
-        reasons.append("different architectures")
+        one = first.network.to_dict() if first.network is not None else {"kind": "mlp"}
+        two = second.network.to_dict() if second.network is not None else {"kind": "mlp"}
+        differ = [f"{key} {one.get(key)} vs {two.get(key)}" for key in one if one.get(key) != two.get(key)]
+        reasons.append("different architectures: " + ", ".join(differ))
     return Equivalence(not reasons, thetas, reasons)
 
 

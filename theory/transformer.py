@@ -13,7 +13,8 @@ fixed and lets the number of heads grow like n.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
@@ -163,7 +164,7 @@ class GPT:
         y = normed(x, "ln_f")
         if self.tied:
             net.logits = net.add(Linear(Value("h", "logits"), index=index["wte"], src=y,
-                                        extra_a=Fraction(str(self.readout_multiplier))))
+                                        extra_a=Fraction(str(self.readout_multiplier)), role="output"))
         else:
             net.logits = net.add(Linear(Value("h", index["lm_head"]), index=index["lm_head"], src=y))
         return net
@@ -287,3 +288,41 @@ def get_gpt_preset(name: str, *, blocks: int | None = None, optimizer: str | Opt
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
     return gpt_parametrization(arch, preset.abc(opt.name), name=name, source=preset.source, optimizer=opt,
                                loss=loss, activation=activation, lr_exponent=lr_exponent)
+
+
+# ---- grouping identical blocks in tables ------------------------------------------------------------------------
+BLOCK = re.compile(r"^h(\d+)\.(.+)$")
+
+
+def _blocks_label(blocks: Sequence[int]) -> str:
+    """'h0-11' for a contiguous run of blocks, 'h0,2,5' otherwise."""
+    if len(blocks) > 1 and list(blocks) == list(range(blocks[0], blocks[-1] + 1)):
+        return f"h{blocks[0]}-{blocks[-1]}"
+    return "h" + ",".join(map(str, blocks))
+
+
+def group_blocks(rows: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+    """Rows (tensor name, cells) with per-block names merged where every cell agrees ('h0-11.attn.q'), in
+    first-seen order; cells compare by ``repr`` (strings, or a table's cell objects)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    cells_of: dict[tuple[str, str], Sequence[Any]] = {}
+    order: list[tuple[str, str] | str] = []
+    singles: dict[str, Sequence[Any]] = {}
+    for name, cells in rows:
+        match = BLOCK.match(name)
+        if match is None:
+            singles[name] = cells
+            order.append(name)
+            continue
+        key = (match.group(2), repr(list(cells)))
+        if key not in groups:
+            groups[key], cells_of[key] = [], cells
+            order.append(key)
+        groups[key].append(int(match.group(1)))
+    out: list[list[Any]] = []
+    for item in order:
+        if isinstance(item, str):
+            out.append([item, *singles[item]])
+        else:
+            out.append([f"{_blocks_label(groups[item])}.{item[0]}", *cells_of[item]])
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from fractions import Fraction
 from functools import partial
 from typing import Any
@@ -184,6 +185,12 @@ def _layer(param: Parametrization, index: int) -> Layer:
     return param.layers[index - 1]
 
 
+def _use(param: Parametrization, op: Linear) -> Layer:
+    """The tensor as this operation uses it (a tied readout reads the embedding with the readout's fans)."""
+    layer = _layer(param, op.index)
+    return layer if op.role is None or op.role == layer.role else replace(layer, role=op.role)  # type: ignore[arg-type]
+
+
 def unroll(net: Network, param: Parametrization, horizon: int) -> nx.DiGraph:
     """The unrolled graph of ``net`` trained under ``param`` for updates 1..horizon."""
     b = _Builder()
@@ -245,7 +252,7 @@ def _forward(b: _Builder, net: Network, ops: list[Op], param: Parametrization, t
         out = op.out
         key = out.key
         if isinstance(op, Linear):
-            layer = _layer(param, op.index)
+            layer = _use(param, op)
             src = op.src
             if t == 0:
                 if src is None:
@@ -332,7 +339,7 @@ def _backward_pass(b: _Builder, net: Network, ops: list[Op], param: Parametrizat
         if isinstance(op, Linear):
             if op.src is None:
                 continue
-            layer = _layer(param, op.index)
+            layer = _use(param, op)
             init_f = backward_init_factor(layer.alignment, layer.fan_in_width, layer.fan_out_width)
             upd_f = backward_update_factor(layer.alignment, layer.fan_out_width)
             b.node(target(op.src, position, t), partial(_backward, init_f, upd_f), w0[key], neg_a[key],
