@@ -115,10 +115,15 @@ def solution_dict(solution: Solution) -> dict[str, object]:
     """The solved exponents as JSON: the objective, c per layer, each layer's (a, b, c), regime, max stable LR,
     logits and the report's notes."""
     report = solution.report
+    layers: list[dict[str, object]] = [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
+                                        "b": format_exponent(l.b), "c": format_exponent(c)}
+                                       for l, c in zip(report.layers, solution.c, strict=True)]
+    if solution.parametrization.network is not None:  # a transformer: tensor names, AdamW's decay exponents
+        for row, tensor in zip(layers, solution.parametrization.layers, strict=True):
+            row["name"] = tensor.name
+            row["wd_exponent"] = None if tensor.wd_exponent is None else format_exponent(tensor.wd_exponent)
     return {"objective": solution.objective, "c": [format_exponent(c) for c in solution.c],
-            "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
-                        "b": format_exponent(l.b), "c": format_exponent(c)}
-                       for l, c in zip(report.layers, solution.c, strict=True)],
+            "layers": layers,
             "regime": report.regime,
             "max_stable_lr_exponent": (None if report.max_stable_lr_exponent is None
                                        else format_exponent(report.max_stable_lr_exponent)),
