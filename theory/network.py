@@ -195,6 +195,7 @@ class Network:
     init: list[Value] = field(default_factory=list)
     followed_by_act: set[Hashable] = field(default_factory=set)
     decays: list[int] = field(default_factory=list)  # tensors with decoupled weight decay (set when unrolled)
+    _order: list[Value] | None = field(default=None, repr=False, compare=False)
 
     def add(self, op: Op) -> Value:
         """Add ``op`` after its sources; returns its output value."""
@@ -207,7 +208,9 @@ class Network:
 
     def ops(self) -> Iterator[Op]:
         """Operations in a topological order (deterministic: insertion order breaks ties)."""
-        for value in nx.lexicographical_topological_sort(self.graph, key=self._position):
+        if self._order is None or len(self._order) != self.graph.number_of_nodes():
+            self._order = list(nx.lexicographical_topological_sort(self.graph, key=self._position))
+        for value in self._order:
             op = self.graph.nodes[value].get("op")
             if op is not None:
                 yield op
