@@ -46,7 +46,8 @@ def render_network_report(report: Report) -> str:
     lines.append(text_table(["value", "init", "change", "first step"], group_blocks(module_rows)))
     lines.append("")
     lines.append(f"Entries are exponents e of n = d_model (RMS per coordinate), settled over {report.horizon} unrolled "
-                 "steps; '-' = exactly zero. A row 'h0-3.attn.q' stands for that tensor in blocks 0 to 3 (their exponents agree); "
+                 "steps; '-' = exactly zero. A row 'h0-3.attn.q' stands for that tensor in blocks 0 to 3 (their "
+                 "exponents agree); "
                  "'.scores' are attention logits (read through a softmax: growth saturates it, as the output "
                  "logits under cross-entropy).")
     for note in report.notes:

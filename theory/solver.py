@@ -80,6 +80,9 @@ def solve(param: Parametrization, objective: str = "max-updates") -> Solution:
     if param.symbols():
         raise InputError("solve needs numeric a and b exponents (no symbols)")
     if objective == "max-lr":
+        if param.network is not None:
+            raise InputError("solve --objective max-lr: a transformer's norms and softmax use min() rules, outside "
+                             "the LP's max-plus rules; use the max-updates objective or derive --lr-exponent x")
         return _max_lr(param.with_(lr_exponent=0))[1]
     return _max_updates(param.with_(lr_exponent=0))
 

@@ -21,9 +21,12 @@ PER_LAYER_DEFAULT = ("init_preactivation", "backward_gradient", "weight_update",
                      "propagating_update", "feature_update")
 
 
+def _depth(param: Parametrization) -> str:
+    return f"L={param.hidden_layers}" if param.network is None else f"GPT with {param.network.blocks} blocks"
+
+
 def _describe(param: Parametrization) -> str:
-    depth = f"L={param.hidden_layers}" if param.network is None else f"GPT with {param.network.blocks} blocks"
-    return (f"{param.name}, {depth}, {param.activation}, {param.optimizer.name}, loss {param.loss}, "
+    return (f"{param.name}, {_depth(param)}, {param.activation}, {param.optimizer.name}, loss {param.loss}, "
             f"x = {format_exponent(param.lr_exponent)}")
 
 
@@ -116,6 +119,6 @@ def phase_table(param: Parametrization, horizon: int = 4) -> Table:
     p = report.parametrization
     notes = [f"max stable x = {_limit(report.max_stable_lr_exponent)}; largest x with bounded logits "
              f"= {_limit(report.max_bounded_logits_lr_exponent)}", *report.notes]
-    return Table(title=f"Phases over the LR exponent x (eta n^x): {p.name}, L={p.hidden_layers}, {p.activation}, "
+    return Table(title=f"Phases over the LR exponent x (eta n^x): {p.name}, {_depth(p)}, {p.activation}, "
                  f"{p.optimizer.name}, loss {p.loss}", columns=[Column("x", latex="$x$"), Column("regime")],
                  rows=rows, label=f"tab:{p.name}-phases", notes=notes)
