@@ -109,6 +109,9 @@ def load_transformer(data: dict[str, Any], where: str, optimizer: Any, *, blocks
                 wd[kind] = parse_exponent(table["wd_exponent"], f"{where}: {role}.wd_exponent")
             if "eps_exponent" in table:
                 eps[kind] = parse_exponent(table["eps_exponent"], f"{where}: {role}.eps_exponent")
+    if arch.tied and "output" in data:
+        raise fail("output", "a tied readout is the token embedding (role input): it has no exponents of its "
+                             "own; set [input] and transformer.readout_multiplier")
     needed = {t.kind for t in arch.tensors()}
     for kind in sorted(needed):
         missing = [key for key, value in zip("abc", abc[kind], strict=True) if value is None]

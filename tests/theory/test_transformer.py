@@ -198,6 +198,7 @@ def test_abc_symmetry_per_tensor_leaves_every_exponent_unchanged(thetas: list[Fr
     ('preset = "gpt-mup"\nzero_init = ["quary"]\n', "zero_init: 'quary' is neither a tensor nor a kind"),
     ('preset = "mup"\n[transformer]\nblocks = 2\n', "a transformer starts from a GPT preset"),
     ('preset = "gpt-mup"\n[hidden]\nwd_exponent = 1\n', "decoupled weight decay applies to adamw, not sgd"),
+    ('preset = "gpt-mup"\n[transformer]\ntied = true\n[output]\nb = 1\n', "output: a tied readout is the token"),
 ])
 def test_bad_transformer_files_fail_in_one_line(text: str, needle: str, tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
