@@ -33,6 +33,10 @@ def _lr_limit(report: Report, value: Exponent | None) -> str:
 
 def render_report(report: Report) -> str:
     p = report.parametrization
+    if p.network is not None:
+        from abcscale.render_network import render_network_report
+
+        return render_network_report(report)
     lines = [
         f"{p.name}: L={p.hidden_layers} hidden layers, {p.activation}, loss {p.loss}, optimizer {p.optimizer.name}"
         + (f" (eps n^-{format_exponent(p.optimizer.eps_exponent)})" if p.optimizer.eps_exponent is not None else "")
@@ -111,10 +115,15 @@ def solution_dict(solution: Solution) -> dict[str, object]:
     """The solved exponents as JSON: the objective, c per layer, each layer's (a, b, c), regime, max stable LR,
     logits and the report's notes."""
     report = solution.report
+    layers: list[dict[str, object]] = [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
+                                        "b": format_exponent(l.b), "c": format_exponent(c)}
+                                       for l, c in zip(report.layers, solution.c, strict=True)]
+    if solution.parametrization.network is not None:  # a transformer: tensor names, AdamW's decay exponents
+        for row, tensor in zip(layers, solution.parametrization.layers, strict=True):
+            row["name"] = tensor.name
+            row["wd_exponent"] = None if tensor.wd_exponent is None else format_exponent(tensor.wd_exponent)
     return {"objective": solution.objective, "c": [format_exponent(c) for c in solution.c],
-            "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a),
-                        "b": format_exponent(l.b), "c": format_exponent(c)}
-                       for l, c in zip(report.layers, solution.c, strict=True)],
+            "layers": layers,
             "regime": report.regime,
             "max_stable_lr_exponent": (None if report.max_stable_lr_exponent is None
                                        else format_exponent(report.max_stable_lr_exponent)),
@@ -131,9 +140,17 @@ def render_solution(solution: Solution, name: str) -> str:
     report, p = solution.report, solution.parametrization
     rows = [[str(l.index), l.role, format_exponent(l.a), format_exponent(l.b), format_exponent(c),
              format_exponent(l.values["effective_update"])] for l, c in zip(report.layers, solution.c, strict=True)]
+    header = ["layer", "role", "a", "b", "c (solved)", "dW x"]
+    if p.network is not None:  # tensors by name, identical blocks grouped, AdamW's decay exponents
+        from theory.transformer import group_blocks
+
+        decay = [[format_exponent(t.wd_exponent)] if t.wd_exponent is not None else [] for t in p.layers]
+        header = ["tensor", "role", "a", "b", "c (solved)", *(["wd (solved)"] if any(decay) else []), "dW x"]
+        rows = group_blocks([(t.name, [*row[1:5], *wd, row[5]])
+                             for t, row, wd in zip(p.layers, rows, decay, strict=True)])
     lines = [f"{name} init with {p.optimizer.name}, loss {p.loss}, {GOALS[solution.objective]}: "
              "learning rate of layer l = eta n^-c_l",
-             text_table(["layer", "role", "a", "b", "c (solved)", "dW x"], rows),
+             text_table(header, rows),
              f"regime with these rates: {report.regime}; logit change n^{format_exponent(report.logits['update'])}"]
     if report.vanishing_init:
         lines += [f"note: {note}" for note in report.notes]

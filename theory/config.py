@@ -54,6 +54,8 @@ from theory.parametrization import (
     role_of,
 )
 from theory.presets import PRESETS, get_preset
+from theory.transformer import GPT_PRESETS, get_gpt_preset
+from theory.transformer_config import is_transformer, load_transformer
 
 TOP_KEYS = frozenset({"name", "preset", "layers", "activation", "loss", "optimizer", "lr_exponent", "alignment",
                       "a", "b", "c", "zero_init", "input", "hidden", "output", "source", "description",
@@ -82,6 +84,8 @@ def load_toml(path: str | Path, *, layers: int | None = None, optimizer: str | N
     """Parametrization from a TOML file; keyword arguments (from the CLI) override the file."""
     src = _read(Path(path))
     opt = _optimizer(src, optimizer)
+    if is_transformer(src.data):
+        return load_transformer(src.data, src.path.name, opt, blocks=layers, loss=loss, activation=activation)
     labels = _labels(src)
     act = activation or labels.get("activation", "relu")
     loss_name = loss or labels.get("loss", "ce")
@@ -122,7 +126,7 @@ def _read(path: Path) -> _Source:
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path.name}: malformed TOML: {err}") from None
     unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
+    if unknown and not is_transformer(data):
         raise InputError(f"{path.name}: {unknown[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
     return _Source(path, data)
 
@@ -272,9 +276,13 @@ def resolve(spec: str | PathLike[str], *, layers: int | None = None, optimizer: 
     elif spec in PRESETS:
         param = get_preset(spec, layers=DEFAULT_HIDDEN_LAYERS if layers is None else layers,
                            optimizer=optimizer or "sgd", loss=loss or "ce", activation=activation or "relu")
+    elif spec in GPT_PRESETS:
+        param = get_gpt_preset(spec, blocks=layers, optimizer=optimizer or "sgd", loss=loss or "ce",
+                               activation=activation or "gelu")
     else:
-        get_preset(spec)  # raises the unknown-preset error with suggestions
-        raise AssertionError("unreachable")
+        from theory.parametrization import suggest
+
+        raise InputError(f"unknown preset {spec!r}{suggest(spec, (*PRESETS, *GPT_PRESETS))}")
     if lr_exponent is not None:
         param = param.with_(lr_exponent=lr_exponent)
     if eps_exponent is not None:

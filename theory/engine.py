@@ -20,6 +20,7 @@ from theory.algebra import Maybe, Value, as_number, to_sympy
 from theory.errors import InputError
 from theory.exponents import Exponent, format_exponent, shown
 from theory.graph import build_graph, evaluate
+from theory.network import Network
 from theory.parametrization import Parametrization
 from theory.piecewise import PiecewiseLinear
 from theory.quantities import QUANTITIES, REGISTRY
@@ -94,9 +95,11 @@ class Report:
     notes: list[str] = field(default_factory=list)
     _steps: dict[tuple[str, int, int], Exponent | None] = field(default_factory=dict, repr=False)
     # hidden layers whose pre-activation vanishes at init: layer -> exponent of h^l_0 (-oo: exactly zero)
-    vanishing_init: dict[int, Exponent] = field(default_factory=dict)
+    vanishing_init: dict[Any, Exponent] = field(default_factory=dict)
     # with a vanishing init: the step from which every hidden pre-activation is Theta(1) (None: not by the horizon)
     init_lifted_at: int | None = None
+    # a network's reported values beside its tensors (logits; per block attention logits, residual stream)
+    modules: dict[str, dict[str, Exponent | None]] = field(default_factory=dict)
 
     def exponent(self, quantity: str, layer: int, step: int) -> Exponent | None:
         """Exponent of ``quantity`` at ``layer`` after ``step`` updates (settled value past the horizon)."""
@@ -113,7 +116,7 @@ class Report:
             return None if v is None or v == -sympy.oo else format_exponent(v)
 
         p = self.parametrization
-        return {
+        data: dict[str, Any] = {
             "parametrization": p.name,
             "source": p.source,
             "hidden_layers": p.hidden_layers,
@@ -145,6 +148,13 @@ class Report:
             "init_lifted_at": self.init_lifted_at,
             "notes": self.notes,
         }
+        if p.network is not None:  # a transformer: its architecture, tensor names and module values
+            data["network"] = p.network.to_dict()
+            for row, layer in zip(data["layers"], p.layers, strict=True):
+                row["name"] = layer.name
+                row["wd_exponent"] = s(layer.wd_exponent)
+            data["modules"] = {name: {k: s(v) for k, v in row.items()} for name, row in self.modules.items()}
+        return data
 
 
 def _sym(value: Fraction | None) -> Exponent | None:
@@ -160,8 +170,8 @@ def _compiled(structure: tuple[Any, ...], horizon: int, param: Parametrization) 
 def _structure(param: Parametrization) -> tuple[Any, ...]:
     """What the graph's shape and rules depend on (not the exponent values)."""
     opt = param.optimizer
-    return (tuple((l.role, l.alignment, l.zero_init) for l in param.layers), param.activation, param.loss,
-            opt.name, opt.momentum > 0, opt.muon_scale)
+    return (tuple((l.role, l.alignment, l.zero_init, l.name, l.wd_exponent is not None) for l in param.layers),
+            param.activation, param.loss, opt.name, opt.momentum > 0, opt.muon_scale, param.network)
 
 
 def clear_graph_cache() -> None:
@@ -181,7 +191,8 @@ def _canonical(param: Parametrization) -> Parametrization:
     from dataclasses import replace
 
     zero = sympy.Integer(0)
-    layers = tuple(replace(l, a=zero, b=zero, c=zero, eps_exponent=None) for l in param.layers)
+    layers = tuple(replace(l, a=zero, b=zero, c=zero, eps_exponent=None,
+                           wd_exponent=None if l.wd_exponent is None else zero) for l in param.layers)
     return replace(param, layers=layers, lr_exponent=zero, name="", source="", warmup=(),
                    optimizer=replace(param.optimizer, eps_exponent=None))
 
@@ -199,6 +210,8 @@ def graph_inputs(param: Parametrization, x_value: Value, convert: Any, horizon: 
         inputs[("neg_a", l)] = -a
         inputs[("b", l)] = b
         inputs[("eps", l)] = "none" if eps is None else convert(eps)
+        if layer.wd_exponent is not None:
+            inputs[("wd", l)] = -convert(layer.wd_exponent)  # lambda = n^{-wd}
         for t in range(1, horizon + 1):
             inputs[("lr", l, t)] = x_value - convert(param.c_at(l, t))
     return inputs
@@ -226,17 +239,25 @@ def _exact_fraction(value: Exponent) -> Fraction:
     return number
 
 
-def _steps_table(values: dict[Any, Maybe], top: int, horizon: int, x: sympy.Symbol | None
+def _steps_table(values: dict[Any, Maybe], net: Network, n_tensors: int, horizon: int, x: sympy.Symbol | None
                  ) -> dict[tuple[str, int, int], Exponent | None]:
+    """Every registered quantity of every tensor l at every step t, read off the output of the tensor's first use
+    (its feature change after the activation that follows it, if one does)."""
     table: dict[tuple[str, int, int], Exponent | None] = {}
-    for l in range(1, top + 1):
+    for l in range(1, n_tensors + 1):
+        out = net.primary(l).out
+        last = out == net.logits
         for t in range(horizon + 1):
             for q in REGISTRY:
                 if q.is_update and t == 0:
                     table[(q.name, l, t)] = None
                     continue
-                node = q.node_at(l, top)
-                v = values[("h", l, 0)] if node == "h0" else values.get((node, l, t))
+                node = q.node
+                if q.readout_node is not None and (last or out.key not in net.followed_by_act):
+                    node = q.readout_node
+                v = values[("h", out.key, 0)] if node == "h0" else values.get((node, out.key, t))
+                if node in ("G", "dw"):
+                    v = values.get((node, l, t))
                 table[(q.name, l, t)] = None if v is None else to_sympy(v, x)
     return table
 
@@ -270,6 +291,7 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     horizon = check_horizon(horizon)
     top = len(param.layers)
     graph, order = graph_for(param, horizon)
+    net: Network = graph.graph["network"]
     # Parametrization admits numbers everywhere and at most one bare symbol as the LR exponent: both paths below
     # are exact and bounded by the graph's size (no sympy Max/Min, whose simplification had no bound)
     x_symbol: sympy.Symbol | None = param.lr_exponent if isinstance(param.lr_exponent, sympy.Symbol) else None
@@ -285,12 +307,12 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
         exact = _exact_fraction(param.lr_exponent)
         values = evaluate(graph, graph_inputs(param, exact, _exact_fraction, horizon), order)
 
-    steps = _steps_table(values, top, horizon, x_symbol)
-    pred = predicates(values, top, horizon)
+    steps = _steps_table(values, net, top, horizon, x_symbol)
+    pred = predicates(values, net, horizon)
     regime = classify(pred) if x_symbol is None else None
 
     # 2) phase diagram over the global LR exponent
-    phases = phase_diagram(predicates(pl_values, top, horizon))
+    phases = phase_diagram(predicates(pl_values, net, horizon))
     sup, attained, unbounded = sup_where(phases, TRAINABLE)
     max_stable: Exponent | None = sympy.oo if unbounded else _sym(sup)
     bsup, _, bunbounded = sup_where(phases, (STABLE,))
@@ -307,7 +329,8 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
         verdict = _verdict(vals["feature_update"]) if regime is not None else None
         layers.append(LayerReport(l, layer.role, layer.a, layer.b, layer.c, vals, first, verdict))
 
-    vanishing = _vanishing_layers(values, top)
+    chain = param.network is None
+    vanishing: dict[Any, Exponent] = _vanishing_layers(values, top) if chain else _vanishing_values(values, net)
     settled_at = _settled_at(steps, top, horizon) if regime is not None else None
     if regime is not None and settled_at is None:
         notes.append(f"exponents still grow at step {horizon}: the feedback compounds (catastrophic)"
@@ -315,17 +338,75 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
                         "layer to be lifted: a longer horizon tells a slow escape from a blow-up"
                         if vanishing and not blows_up(pred) else ""))
 
-    logits = {"init": steps[("init_preactivation", top, 0)],
-              "update": steps[("feature_update", top, horizon)],
-              "first_step_update": steps[("feature_update", top, 1)]}
-    dynamics, nontrivial = _dynamics(param, regime, layers, logits)
+    modules = _modules(values, net, horizon, x_symbol)
+    notes += _tied_notes(values, net, param, horizon, x_symbol)
+    logits = {"init": modules["logits"]["init"], "update": modules["logits"]["change"],
+              "first_step_update": modules["logits"]["first_step_change"]}
+    if chain:
+        last_hidden = layers[-2].values["feature_update"]
+    else:
+        last = net.init[-1]
+        last_hidden = to_sympy(values[(last.change, last.key, horizon)], x_symbol)
+    dynamics, nontrivial = _dynamics(regime, last_hidden, logits)
     numeric = x_symbol is None and regime is not None and regime != CATASTROPHIC
-    lifted_at = _lifted_at(values, top, horizon) if vanishing and numeric else None
-    if vanishing:
+    lifted_at = _lifted_at(values, top, horizon) if vanishing and numeric and chain else None
+    if vanishing and chain:
         notes += _vanishing_notes(param, vanishing, values if numeric else None, lifted_at, horizon, dynamics,
                                   logits["update"])
+    elif vanishing:
+        notes.append("vanishing initialisation: " + ", ".join(_power(str(k), e) for k, e in vanishing.items())
+                     + " (activations that must be Theta(1) at init). No learning rate is stable, so no maximal "
+                     "stable LR exponent is given.")
     return Report(param, regime, dynamics, nontrivial, max_stable, attained, max_bounded, phases, logits, layers,
-                  horizon, settled_at, notes, steps, vanishing_init=vanishing, init_lifted_at=lifted_at)
+                  horizon, settled_at, notes, steps, vanishing_init=vanishing, init_lifted_at=lifted_at,
+                  modules=modules if not chain else {})
+
+
+def _modules(values: dict[Any, Maybe], net: Network, horizon: int, x: sympy.Symbol | None
+             ) -> dict[str, dict[str, Exponent | None]]:
+    """Init and change exponents of the values a network reports beside its tensors: the logits, and for a
+    transformer each block's attention logits and residual stream."""
+    def row(value: Any) -> dict[str, Exponent | None]:
+        return {"init": to_sympy(values[(value.prefix, value.key, 0)], x),
+                "change": to_sympy(values.get((value.change, value.key, horizon)), x),
+                "first_step_change": to_sympy(values.get((value.change, value.key, 1)), x)}
+
+    out = {str(v.key): row(v) for v in (*net.features, *net.saturating)
+           if isinstance(v.key, str) and v.key.endswith(MODULE_SUFFIXES)}
+    out["logits"] = row(net.logits)
+    return out
+
+
+MODULE_SUFFIXES = (".scores", ".resid.attn", ".resid.mlp", "embed")
+
+
+def _tied_notes(values: dict[Any, Maybe], net: Network, param: Parametrization, horizon: int,
+                x: sympy.Symbol | None) -> list[str]:
+    """What one tensor in two roles does in each (a tied embedding): its effective update per use."""
+    notes = []
+    for layer in param.layers:
+        uses = net.uses(layer.index)
+        if len(uses) < 2:
+            continue
+        parts = [f"as {'readout' if op.out == net.logits else 'embedding'} dW x ~ n^"
+                 f"{format_exponent(to_sympy(values.get(('eff', op.out.key, horizon)), x))}" for op in uses]
+        notes.append(f"tied {layer.name}: one tensor, one update; {', '.join(parts)} (a Theta(1) update in both "
+                     "roles needs the readout's extra multiplier to make up the difference)")
+    return notes
+
+
+def _vanishing_values(values: dict[Any, Maybe], net: Network) -> dict[str, Exponent]:
+    """Values a network needs Theta(1) at init (its residual stream, MLP hidden activations) that vanish."""
+    out: dict[str, Exponent] = {}
+    for v in net.init:
+        value = values[(v.prefix, v.key, 0)]
+        if isinstance(value, PiecewiseLinear):
+            value = value(0)
+        if value is None:
+            out[str(v.key)] = -sympy.oo
+        elif value < 0:
+            out[str(v.key)] = to_sympy(value)
+    return out
 
 
 def _vanishing_layers(values: dict[Any, Maybe], top: int) -> dict[int, Exponent]:
@@ -358,7 +439,7 @@ def _power(name: str, exponent: Exponent) -> str:
     return f"{name} = 0" if exponent == -sympy.oo else f"{name} ~ n^{format_exponent(exponent)}"
 
 
-def _vanishing_notes(param: Parametrization, vanishing: dict[int, Exponent], values: dict[Any, Maybe] | None,
+def _vanishing_notes(param: Parametrization, vanishing: dict[Any, Exponent], values: dict[Any, Maybe] | None,
                      lifted_at: int | None, horizon: int, dynamics: str | None,
                      logit_change: Exponent | None) -> list[str]:
     """Why no LR is stable (TP4 Thm 3.3's init condition) and, with numbers, whether training escapes the init.
@@ -408,15 +489,15 @@ def _settled_at(steps: dict[tuple[str, int, int], Exponent | None], top: int, ho
     return horizon
 
 
-def _dynamics(param: Parametrization, regime: str | None, layers: list[LayerReport],
+def _dynamics(regime: str | None, last_hidden: Exponent | None,
               logits: dict[str, Exponent | None]) -> tuple[str | None, bool | None]:
+    """TP4's dichotomy: feature learning if the last hidden features move Theta(1), else kernel (or trivial)."""
     if regime is None:
         return None, None
     change = logits["update"]
     nontrivial = change is not None and change != -sympy.oo and bool(change >= 0)
     if regime == CATASTROPHIC:
         return "divergent", nontrivial
-    last_hidden = layers[-2].values["feature_update"]
     if last_hidden is not None and last_hidden != -sympy.oo and last_hidden == 0:
         return "feature-learning", nontrivial
     return ("kernel" if nontrivial else "trivial"), nontrivial

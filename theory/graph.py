@@ -29,9 +29,7 @@ Counting rules (exponent of n, RMS per coordinate):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
-from functools import partial
 from typing import Any
 
 import networkx as nx
@@ -103,7 +101,7 @@ def update_rule(optimizer: str, shape: Fraction, lr: Maybe, grad: Maybe, b: Mayb
         return None
     if optimizer == "sgd":
         return add(lr, grad)
-    if optimizer in ("adam", "signsgd"):
+    if optimizer in ("adam", "adamw", "signsgd"):
         if eps == "none":
             return lr  # sign-like: entries of size lr whatever the gradient scale
         # grad / (|grad| + eps): 1 while the gradient dominates eps = n^{-e}, grad/eps below it
@@ -227,92 +225,11 @@ def lr_nodes(n_layers: int, horizon: int) -> list[Node]:
 
 
 def build_graph(param: Parametrization, horizon: int) -> nx.DiGraph:
-    """The unrolled graph for steps 0..horizon (updates 1..horizon)."""
-    graph = nx.DiGraph()
-    layers = param.layers
-    top = len(layers)  # L + 1
-    act = param.act
-    for key in input_nodes(top) + lr_nodes(top, horizon):
-        graph.add_node(key, rule=None, args=())
+    """The unrolled graph for steps 0..horizon (updates 1..horizon) of ``param``'s network of operations."""
+    from theory.network import network_of
+    from theory.unroll import unroll
 
-    def node(key: Node, rule: Callable[..., Maybe], *args: Node) -> None:
-        graph.add_node(key, rule=rule, args=args)
-        for arg in args:
-            graph.add_edge(arg, key)
-
-    for layer in layers:
-        node(("W0", layer.index), partial(_w0, layer.zero_init), ("a", layer.index), ("b", layer.index))
-
-    for t in range(horizon + 1):
-        # forward pass at step t
-        for layer in layers:
-            l = layer.index
-            if t == 0:
-                if l == 1:
-                    node(("h", 1, 0), _first_preactivation, ("W0", 1))
-                else:
-                    node(("h", l, 0), partial(_forward_init, layer.fan_in_width), ("W0", l), ("x", l - 1, 0))
-            else:
-                prev_x: tuple[Node, ...] = () if l == 1 else (("x", l - 1, t),)
-                if l == 1:
-                    node(("eff", 1, t), _effective_input, ("neg_a", 1), ("dw", 1, t))
-                    node(("dh", 1, t), _identity, ("eff", 1, t))
-                else:
-                    per_update: list[Node] = []
-                    for s in range(1, t + 1):
-                        per_update += [("u", l, s), ("x", l - 1, s - 1),
-                                       ("dx", l - 1, s - 1) if s > 1 else ("none",)]
-                    eff_rule = partial(_effective, act, forward_update_factor(layer.alignment, layer.fan_in_width),
-                                       layer.fan_in_width)
-                    node(("eff", l, t), eff_rule, ("neg_a", l), *prev_x, ("dx", l - 1, t), *per_update)
-                    node(("prop", l, t), partial(_propagating, propagating_factor(
-                        layer.alignment, layer.fan_in_width, layer.fan_out_width)), ("W0", l), ("dx", l - 1, t))
-                    node(("dh", l, t), _total_change, ("eff", l, t), ("prop", l, t))
-                node(("h", l, t), _current, ("h", l, 0), ("dh", l, t))
-                if l < top:
-                    node(("dx", l, t), partial(activation_change_rule, act), ("dh", l, t))
-            if l < top:
-                node(("x", l, t), partial(activation_rule, act), ("h", l, t))
-        # backward pass at step t
-        node(("chi", t), partial(chi_rule, param.loss), ("h", top, t))
-        node(("g", top, t), _identity, ("chi", t))
-        for l in range(top - 1, 0, -1):
-            nxt = layers[l]  # layer l+1 (0-based list)
-            init_f = backward_init_factor(nxt.alignment, nxt.fan_in_width, nxt.fan_out_width)
-            upd_f = backward_update_factor(nxt.alignment, nxt.fan_out_width)
-            if t == 0:
-                node(("gx", l, t), lambda w0, na, g, i=init_f, u=upd_f: _backward(i, u, w0, na, None, g),
-                     ("W0", l + 1), ("neg_a", l + 1), ("g", l + 1, t))
-            else:
-                node(("gx", l, t), partial(_backward, init_f, upd_f), ("W0", l + 1), ("neg_a", l + 1),
-                     ("dw", l + 1, t), ("g", l + 1, t))
-            node(("g", l, t), _identity, ("gx", l, t))  # phi'(h) = Theta(1) (or 0/1 for relu)
-        for layer in layers:
-            l = layer.index
-            if l == 1:
-                node(("G", 1, t), lambda na, g: _weight_gradient(na, g, Fraction(0)), ("neg_a", 1), ("g", 1, t))
-            else:
-                node(("G", l, t), _weight_gradient, ("neg_a", l), ("g", l, t), ("x", l - 1, t))
-        # update t+1 (only up to the horizon); with momentum it follows the running sum of gradients
-        if t < horizon:
-            for layer in layers:
-                l = layer.index
-                direction: Node = ("G", l, t)
-                if param.optimizer.momentum:
-                    direction = ("buf", l, t)
-                    if t == 0:
-                        node(direction, _identity, ("G", l, 0))
-                    else:
-                        node(direction, _accumulate, ("buf", l, t - 1), ("G", l, t))
-                shape = muon_entry_exponent(param.optimizer.muon_scale, layer.fan_in_width, layer.fan_out_width)
-                rule = partial(update_rule, param.optimizer.name, shape)
-                node(("u", l, t + 1), rule, ("lr", l, t + 1), direction, ("b", l), ("eps", l),
-                     ("dw", l, t) if t > 0 else ("none",))
-                if t == 0:
-                    node(("dw", l, 1), _identity, ("u", l, 1))
-                else:
-                    node(("dw", l, t + 1), _accumulate, ("dw", l, t), ("u", l, t + 1))
-    return graph
+    return unroll(network_of(param), param, horizon)
 
 
 def evaluate(graph: nx.DiGraph, inputs: dict[Node, Any], order: list[Node]) -> dict[Node, Maybe]:

@@ -22,11 +22,12 @@ import sympy
 from theory.errors import InputError
 from theory.exponents import Exponent, format_exponent, parse_exponent
 
-Role = Literal["input", "hidden", "output"]
-ROLES: tuple[Role, ...] = ("input", "hidden", "output")
+Role = Literal["input", "hidden", "output", "vector"]
+ROLES: tuple[Role, ...] = ("input", "hidden", "output")  # an MLP's weight matrices
+TENSOR_ROLES: tuple[Role, ...] = (*ROLES, "vector")  # a network's tensors: vectors are gains, biases (TP5)
 ALIGNMENTS = ("tp", "full", "none")
 LOSSES = ("ce", "mse")
-OPTIMIZERS = ("sgd", "adam", "signsgd", "adafactor", "muon")
+OPTIMIZERS = ("sgd", "adam", "adamw", "signsgd", "adafactor", "muon")
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,8 @@ class Optimizer:
         check_choice("optimizer", self.name, OPTIMIZERS)
         if self.eps_exponent is not None:
             object.__setattr__(self, "eps_exponent", parse_exponent(self.eps_exponent, "optimizer.eps_exponent"))
-            if self.name not in ("adam", "adafactor"):
-                raise InputError(f"optimizer: eps_exponent applies to adam/adafactor, not {self.name}")
+            if self.name not in ("adam", "adamw", "adafactor"):
+                raise InputError(f"optimizer: eps_exponent applies to adam/adamw/adafactor, not {self.name}")
         if isinstance(self.momentum, bool) or not isinstance(self.momentum, int | float) \
                 or not 0 <= self.momentum < 1:
             raise InputError(f"optimizer.momentum: expected a number in [0, 1), got {self.momentum!r}")
@@ -129,7 +130,7 @@ class Optimizer:
     @property
     def symmetry_factor(self) -> int:
         """k in the abc symmetry (a+t, b-t, c-k t): SGD 2, Adam-like 1, Adafactor 0."""
-        return {"sgd": 2, "adam": 1, "signsgd": 1, "muon": 1, "adafactor": 0}[self.name]
+        return {"sgd": 2, "adam": 1, "adamw": 1, "signsgd": 1, "muon": 1, "adafactor": 0}[self.name]
 
 
 @dataclass(frozen=True)
@@ -144,18 +145,20 @@ class Layer:
     alignment: str = "tp"
     zero_init: bool = False
     eps_exponent: Exponent | None = None  # per-layer Adam epsilon override
+    name: str = ""  # the tensor's name in a network of operations (theory.transformer); "" in an MLP
+    wd_exponent: Exponent | None = None  # decoupled weight decay lambda = lambda0 n^{-wd} (AdamW); None: none
 
     def __post_init__(self) -> None:
         # every exponent exact and bounded, whoever built the layer (TOML, presets, Python): numbers only
-        for name in ("a", "b", "c", "eps_exponent"):
+        for name in ("a", "b", "c", "eps_exponent", "wd_exponent"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, parse_exponent(value, f"layers[{self.index}].{name}"))
 
     @property
     def fan_in_width(self) -> int:
-        """1 if the fan-in grows with n (hidden, output), 0 for the input layer (fixed d)."""
-        return 0 if self.role == "input" else 1
+        """1 if the fan-in grows with n (hidden, output), 0 for the input layer (fixed d) and vectors."""
+        return 0 if self.role in ("input", "vector") else 1
 
     @property
     def fan_out_width(self) -> int:
@@ -176,6 +179,8 @@ class Parametrization:
     source: str = ""
     # per-layer LR exponents c for the first updates (warmup[0] is update 1), then each layer's own c
     warmup: tuple[tuple[Exponent, ...], ...] = ()
+    # the architecture (theory.transformer.GPT) whose tensors ``layers`` are; None: the MLP chain of the module doc
+    network: Any = None
 
     def __post_init__(self) -> None:
         # the global LR exponent is a number or one bare symbol (the phase diagram's variable), never more
@@ -191,10 +196,17 @@ class Parametrization:
             tuple(parse_exponent(c, f"warmup[{step}][{i}]") for i, c in enumerate(cs, start=1))
             for step, cs in enumerate(self.warmup, start=1)))
         for position, layer in enumerate(self.layers, start=1):
+            check_choice(f"alignment of layer {position}", layer.alignment, ALIGNMENTS)
+            if layer.wd_exponent is not None and self.optimizer.name != "adamw":
+                raise InputError(f"layers[{position}].wd_exponent: decoupled weight decay applies to adamw, "
+                                 f"not {self.optimizer.name}")
+            if self.network is not None:
+                continue
             expected: Role = "input" if position == 1 else "output" if position == len(self.layers) else "hidden"
             if layer.index != position or layer.role != expected:
                 raise InputError(f"layers: layer {position} must have index {position} and role {expected}")
-            check_choice(f"alignment of layer {position}", layer.alignment, ALIGNMENTS)
+        if self.network is not None:
+            self.network.validate(self.layers)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-ready data, exponents as exact strings ('-1/2', or 'x' for a symbolic LR exponent).
@@ -209,8 +221,10 @@ class Parametrization:
                           "momentum": self.optimizer.momentum, "muon_scale": self.optimizer.muon_scale},
             "layers": [{"index": l.index, "role": l.role, "a": format_exponent(l.a), "b": format_exponent(l.b),
                         "c": format_exponent(l.c), "alignment": l.alignment, "zero_init": l.zero_init,
-                        "eps_exponent": _text(l.eps_exponent)} for l in self.layers],
+                        "eps_exponent": _text(l.eps_exponent), "name": l.name,
+                        "wd_exponent": _text(l.wd_exponent)} for l in self.layers],
             "warmup": [[format_exponent(c) for c in cs] for cs in self.warmup],
+            "network": None if self.network is None else self.network.to_dict(),
         }
 
     def training_dict(self) -> dict[str, Any]:
@@ -229,12 +243,18 @@ class Parametrization:
             layers = tuple(Layer(index=int(l["index"]), role=l["role"], a=parse_exponent(l["a"], "layers.a"),
                                  b=parse_exponent(l["b"], "layers.b"), c=parse_exponent(l["c"], "layers.c"),
                                  alignment=l["alignment"], zero_init=bool(l["zero_init"]),
-                                 eps_exponent=_exponent_or_none(l["eps_exponent"])) for l in data["layers"])
+                                 eps_exponent=_exponent_or_none(l["eps_exponent"]), name=str(l.get("name", "")),
+                                 wd_exponent=_exponent_or_none(l.get("wd_exponent"))) for l in data["layers"])
+            network = None
+            if data.get("network") is not None:
+                from theory.transformer import GPT
+
+                network = GPT.from_dict(data["network"])
             warmup = tuple(tuple(parse_exponent(c, "warmup") for c in cs) for cs in data["warmup"])
             return cls(name=data.get("name", ""), layers=layers, activation=data["activation"], loss=data["loss"],
                        optimizer=optimizer,
                        lr_exponent=parse_exponent(data["lr_exponent"], "lr_exponent", symbol=True),
-                       source=data.get("source", ""), warmup=warmup)
+                       source=data.get("source", ""), warmup=warmup, network=network)
         except (KeyError, TypeError) as err:
             raise InputError(f"parametrization record: missing or malformed field {err}") from None
 
@@ -275,7 +295,7 @@ class Parametrization:
     def symbols(self) -> set[sympy.Symbol]:
         out: set[sympy.Symbol] = set()
         for layer in self.layers:
-            for value in (layer.a, layer.b, layer.c, layer.eps_exponent):
+            for value in (layer.a, layer.b, layer.c, layer.eps_exponent, layer.wd_exponent):
                 if value is not None:
                     out |= value.free_symbols
         for cs in self.warmup:

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from theory.algebra import Maybe, mn, mx
 from theory.piecewise import PiecewiseLinear, sample_points
+
+if TYPE_CHECKING:
+    from theory.network import Network
 
 STABLE = "stable"
 CONTROLLED = "controlled-divergence"
@@ -45,15 +49,19 @@ class Predicates:
 GROWTH_KINDS = ("h", "x", "dh", "dx", "eff", "prop", "gx", "g", "G", "dw")
 
 
-def bounded_nodes(top: int, horizon: int) -> dict[str, list[tuple[object, ...]]]:
-    """Graph nodes whose exponents must stay <= 0 for stable training, by predicate."""
+def bounded_nodes(net: Network, horizon: int) -> dict[str, list[tuple[object, ...]]]:
+    """Graph nodes whose exponents must stay <= 0 for stable training, by predicate (the network's features:
+    an MLP's hidden pre-activations; a GPT's every activation, residual stream and attention logits)."""
     steps = range(horizon + 1)
-    return {"features": [("h", l, t) for l in range(1, top) for t in steps],
+    # a decay rate eta lambda above Theta(1) flips the weights' sign each step: bounded like a feature
+    decays: list[tuple[object, ...]] = [("shrink", l, t) for l in net.decays for t in steps if t > 0]
+    features: list[tuple[object, ...]] = [(v.prefix, v.key, t) for v in net.features for t in steps]
+    return {"features": features + decays,
             "chi": [("chi", t) for t in steps],
-            "logits": [("h", top, t) for t in steps]}
+            "logits": [(v.prefix, v.key, t) for v in (net.logits, *net.saturating) for t in steps]}
 
 
-def predicates(values: dict[tuple[object, ...], Maybe], top: int, horizon: int) -> Predicates:
+def predicates(values: dict[tuple[object, ...], Maybe], net: Network, horizon: int) -> Predicates:
     """Regime-deciding exponents.  ``growth`` compares the last two unrolled steps: every feedback
     loop of training (update -> features -> gradient -> update) closes within one step, so a loop
     with positive gain shows up as an increase at every step, and its quantities grow without bound
@@ -67,9 +75,9 @@ def predicates(values: dict[tuple[object, ...], Maybe], top: int, horizon: int) 
                     increases.append(value - before)
         increases.append(mx(*[values[("chi", horizon)]]) - values[("chi", horizon - 1)]  # type: ignore[operator]
                          if values[("chi", horizon - 1)] is not None else None)
-    bounded = {name: mx(*[values[node] for node in nodes]) for name, nodes in bounded_nodes(top, horizon).items()}
+    bounded = {name: mx(*[values[node] for node in nodes]) for name, nodes in bounded_nodes(net, horizon).items()}
     return Predicates(features=bounded["features"], chi=bounded["chi"], logits=bounded["logits"],
-                      growth=mx(*increases), init=mn(*[values[("h", l, 0)] for l in range(1, top)]))
+                      growth=mx(*increases), init=mn(*[values[(v.prefix, v.key, 0)] for v in net.init]))
 
 
 def _positive(value: Maybe, at: Fraction | None = None) -> bool:

@@ -25,7 +25,8 @@ from typing import Any
 import sympy
 
 from theory.algebra import as_number
-from theory.engine import DEFAULT_HORIZON, Report, derive, node_values
+from theory.algebra import mx as _mx
+from theory.engine import DEFAULT_HORIZON, Report, derive, graph_for, node_values
 from theory.errors import InputError
 from theory.lp import Unbounded, minimise
 from theory.parametrization import Parametrization, check_choice
@@ -79,13 +80,40 @@ def solve(param: Parametrization, objective: str = "max-updates") -> Solution:
     if param.symbols():
         raise InputError("solve needs numeric a and b exponents (no symbols)")
     if objective == "max-lr":
+        if param.network is not None:
+            raise InputError("solve --objective max-lr: a transformer's norms and softmax use min() rules, outside "
+                             "the LP's max-plus rules; use the max-updates objective or derive --lr-exponent x")
         return _max_lr(param.with_(lr_exponent=0))[1]
     return _max_updates(param.with_(lr_exponent=0))
+
+
+def max_of(values: Any) -> Any:
+    """The largest of some exponents (None: all exactly zero)."""
+    return _mx(*list(values))
+
+
+def _network_errors(param: Parametrization, c: list[Fraction]) -> list[Fraction]:
+    """``_errors`` for a network of operations, read off the settled graph values (no phase diagram)."""
+    at = _at(param, c)
+    graph = graph_for(at, DEFAULT_HORIZON)[0]
+    net = graph.graph["network"]
+    values = node_values(at, DEFAULT_HORIZON)
+    errors = []
+    for layer in at.layers:
+        # a tied tensor serves several operations: its learning rate is set by the use that moves most
+        value = max_of(values.get(("eff", op.out.key, DEFAULT_HORIZON)) for op in net.uses(layer.index))
+        if value is None:
+            raise InputError(f"tensor {layer.name} never receives a gradient under this init; "
+                             "no learning rate makes its update Theta(1)")
+        errors.append(value)
+    return errors
 
 
 def _max_updates(candidate: Parametrization) -> Solution:
     n = len(candidate.layers)
     c = [Fraction(START)] * n
+    if candidate.network is not None:
+        return _max_updates_jacobi(candidate, c)
     for rounds in range(1, MAX_ROUNDS + 1):
         # Gauss-Seidel from the readout down: the backward signal flows readout -> input
         for position in reversed(range(n)):
@@ -97,6 +125,38 @@ def _max_updates(candidate: Parametrization) -> Solution:
             return Solution([_rational(v) for v in c], solved, derive(solved), rounds)
     raise InputError("no per-layer learning-rate exponents give Theta(1) updates in every layer "
                      f"(no fixed point after {MAX_ROUNDS} sweeps)")
+
+
+def _max_updates_jacobi(candidate: Parametrization, c: list[Fraction]) -> Solution:
+    """The fixed point for a network: every tensor's c moves by its own error at once (a GPT has ~10 tensors
+    per block; one derivation per tensor and sweep would cost a hundred derivations a round)."""
+    for rounds in range(1, 4 * MAX_ROUNDS + 1):
+        errors = _network_errors(candidate, c)
+        if all(e == 0 for e in errors):
+            solved = _with_decay(_at(candidate, c))
+            return Solution([_rational(v) for v in c], solved, derive(solved), rounds)
+        c = [v + e for v, e in zip(c, errors, strict=True)]
+    raise InputError("no per-tensor learning-rate exponents give Theta(1) updates in every tensor "
+                     f"(no fixed point after {4 * MAX_ROUNDS} rounds)")
+
+
+def _with_decay(param: Parametrization) -> Parametrization:
+    """AdamW: each tensor's decoupled weight-decay exponent such that a decay step shrinks the weights by a
+    Theta(1) fraction, eta lambda = n^0 (weights forget their past at a width-independent rate, the largest
+    rate the regime's bound on the shrink allows); other optimizers are returned unchanged.  Read off the
+    engine's shrink node at lambda = n^0."""
+    if param.optimizer.name != "adamw":
+        return param
+    from dataclasses import replace
+
+    probe = replace(param, layers=tuple(replace(layer, wd_exponent=sympy.Integer(0)) for layer in param.layers))
+    values = node_values(probe, DEFAULT_HORIZON)
+    layers = []
+    for layer in probe.layers:
+        rate = values[("shrink", layer.index, DEFAULT_HORIZON)]  # eta lambda at lambda = n^0
+        assert rate is not None  # a sum of two numbers
+        layers.append(replace(layer, wd_exponent=_rational(rate)))
+    return replace(param, layers=tuple(layers))
 
 
 # ---- max-lr: Everett et al.'s LP, constraints from the engine -------------------------------------------
@@ -124,7 +184,8 @@ def _bound_cuts(param: Parametrization, c: list[Fraction], horizon: int) -> list
     """Affine forms of the bounded exponents (features, chi, logits) that are positive at c."""
     values = _tangents(param, c, horizon)
     cuts: list[Cut] = []
-    for nodes in bounded_nodes(len(c), horizon).values():
+    net = graph_for(param, horizon)[0].graph["network"]
+    for nodes in bounded_nodes(net, horizon).values():
         for node in nodes:
             value = values[node]
             if isinstance(value, Tangent) and value.value > 0:

@@ -43,7 +43,7 @@ def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
     for la, lb in zip(first.layers, second.layers, strict=True):
         theta = lb.a - la.a
         thetas.append(theta)
-        where = f"layer {la.index} ({la.role})"
+        where = f"{la.name or f'layer {la.index}'} ({la.role})"
         if not _same(lb.b, la.b - theta):
             reasons.append(f"{where}: b = {format_exponent(lb.b)}, symmetry needs {format_exponent(la.b - theta)}")
         if not _same(lb.c, la.c - k * theta):
@@ -52,10 +52,22 @@ def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
             reasons.append(f"{where}: different zero_init/alignment")
         eps_a = la.eps_exponent if la.eps_exponent is not None else first.optimizer.eps_exponent
         eps_b = lb.eps_exponent if lb.eps_exponent is not None else second.optimizer.eps_exponent
-        if first.optimizer.name == "adam" and (eps_a is not None or eps_b is not None):
+        if first.optimizer.name in ("adam", "adamw") and (eps_a is not None or eps_b is not None):
             # eps = n^{-e} competes with the gradient entries, whose exponent moves by -t
             if eps_a is None or eps_b is None or not _same(eps_b, eps_a + theta):
                 reasons.append(f"{where}: Adam epsilon must shift with the gradient (e -> e + t)")
+        if la.wd_exponent is not None or lb.wd_exponent is not None:
+            # the decay step eta lambda w is relative to w: eta moves by n^{k t}, so lambda must move by n^{-k t}
+            wa, wb = la.wd_exponent, lb.wd_exponent
+            if wa is None or wb is None or not _same(wb, wa + k * theta):
+                reasons.append(f"{where}: weight decay must shift against the learning rate (wd -> wd + k t)")
+        if la.name != lb.name:
+            reasons.append(f"{where}: different tensors ({la.name} vs {lb.name})")
+    if first.network != second.network:
+        one = first.network.to_dict() if first.network is not None else {"kind": "mlp"}
+        two = second.network.to_dict() if second.network is not None else {"kind": "mlp"}
+        differ = [f"{key} {one.get(key)} vs {two.get(key)}" for key in one if one.get(key) != two.get(key)]
+        reasons.append("different architectures: " + ", ".join(differ))
     return Equivalence(not reasons, thetas, reasons)
 
 
@@ -67,8 +79,10 @@ def shift(param: Parametrization, thetas: list[Exponent]) -> Parametrization:
         eps = layer.eps_exponent
         if eps is None and param.optimizer.eps_exponent is not None:
             eps = param.optimizer.eps_exponent
+        wd = layer.wd_exponent
         layers.append(replace(layer, a=layer.a + theta, b=layer.b - theta, c=layer.c - k * theta,
-                              eps_exponent=None if eps is None else eps + theta))
+                              eps_exponent=None if eps is None else eps + theta,
+                              wd_exponent=None if wd is None else wd + k * theta))
     return replace(param, layers=tuple(layers))
 
 

@@ -104,3 +104,11 @@ def parametrization(spec: str | Parametrization, *, layers: int | None = None, o
         param = param.with_(optimizer=replace(param.optimizer,
                                               eps_exponent=parse_exponent(eps_exponent, "--eps-exponent")))
     return param
+
+
+def trainable_mlp(param: Parametrization) -> Parametrization:
+    """``param`` if the torch trainer can train it (an MLP); a transformer is refused in one line."""
+    if param.network is not None:
+        raise InputError(f"{param.name or 'this parametrization'}: a transformer; the torch trainer builds MLPs "
+                         "only (abcscale derive, solve, equivalent and table work on transformers)")
+    return param

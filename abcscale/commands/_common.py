@@ -11,6 +11,7 @@ from theory.exponents import parse_exponent
 from theory.parametrization import ACTIVATIONS, LOSSES, OPTIMIZERS, Parametrization
 from theory.presets import PRESETS
 from theory.terminal import strict_json, text_table
+from theory.transformer import GPT_PRESETS
 
 __all__ = ["add_parametrization_args", "check_exponent_flags", "parametrization_from", "print_json", "text_table"]
 
@@ -35,11 +36,14 @@ def add_parametrization_args(parser: argparse.ArgumentParser, *, lr_help: str | 
                              with_lr: bool = True) -> None:
     """PRESET|FILE.toml and the model overrides; ``with_lr`` adds --lr-exponent and --eps-exponent."""
     parser.add_argument("spec", metavar="PRESET|FILE.toml",
-                        help=f"a preset ({', '.join(PRESETS)}) or a TOML file (see docs/parametrizations.md)")
-    parser.add_argument("--layers", type=int, metavar="L", help="number of hidden layers (default 3)")
+                        help=f"an MLP preset ({', '.join(PRESETS)}), a transformer preset ({', '.join(GPT_PRESETS)}; "
+                             "docs/transformers.md) or a TOML file (see docs/parametrizations.md)")
+    parser.add_argument("--layers", type=int, metavar="L",
+                        help="number of hidden layers (default 3), or of blocks for a transformer (default 2)")
     parser.add_argument("--loss", metavar="|".join(LOSSES), help="loss (default ce)")
     parser.add_argument("--optimizer", metavar="|".join(OPTIMIZERS), help="optimizer (default sgd)")
-    parser.add_argument("--activation", metavar="|".join(ACTIVATIONS), help="activation (default relu)")
+    parser.add_argument("--activation", metavar="|".join(ACTIVATIONS),
+                        help="activation (default relu; gelu for a transformer)")
     if not with_lr:
         return
     parser.add_argument("--lr-exponent", metavar="X", help=lr_help or LR_EXPONENT_HELP)

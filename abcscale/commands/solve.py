@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from abcscale.render import render_solution, solution_dict
     from theory.presets import PRESETS
     from theory.solver import solve
+    from theory.transformer import GPT_PRESETS
 
     args.lr_exponent = None
     optimizer = args.optimizer
-    if args.spec in PRESETS and optimizer is not None:
+    if (args.spec in PRESETS or args.spec in GPT_PRESETS) and optimizer is not None:
         # only the preset's initialisation matters here; its tabulated LRs may not exist for this optimizer
         args.optimizer = "sgd"
     param = parametrization_from(args)

@@ -73,7 +73,7 @@ def test_solve_and_equivalent():
 @pytest.mark.parametrize("args,needles", [
     (["derive", "spp"], ["unknown preset 'spp'", "did you mean"]),
     (["derive", "sp", "--loss", "hinge"], ["unknown loss 'hinge'"]),
-    (["derive", "sp", "--optimizer", "adamw"], ["unknown optimizer 'adamw'", "adam"]),
+    (["derive", "sp", "--optimizer", "adamx"], ["unknown optimizer 'adamx'", "adam"]),
     (["derive", "sp", "--activation", "swish"], ["unknown activation 'swish'"]),
     (["derive", "sp", "--layers", "0"], ["--layers"]),
     (["derive", "sp", "--layers", "three"], ["--layers"]),

@@ -17,7 +17,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from theory.engine import derive
-from theory.parametrization import Parametrization, build_layers
+from theory.parametrization import Optimizer, Parametrization, build_layers
 from theory.symmetry import equivalent, shift
 
 R = sympy.Rational
@@ -164,6 +164,12 @@ def test_symmetric_parametrizations_give_identical_reports(param, thetas, optimi
 def test_horizon_does_not_change_the_answer(param, optimizer):
     param = param.with_(optimizer=optimizer)
     short, long = derive(param, horizon=4), derive(param, horizon=7)
+    if short.vanishing_init:
+        # a vanishing init is lifted about one layer per step, so where a slow escape turns into a blow-up
+        # can move with the horizon (docs/limitations.md, "Positive feedback is detected over the unrolled
+        # horizon"; test_a_slow_escape_moves_the_catastrophic_edge_with_the_horizon)
+        assert [p.regime for p in short.phases] == [p.regime for p in long.phases]
+        return
     assert short.phases == long.phases
     assert short.regime == long.regime and short.vanishing_init == long.vanishing_init
     if short.regime != "catastrophic":
@@ -213,3 +219,14 @@ def test_momentum_steps_follow_the_largest_gradient_so_far(param, optimizer, qua
             else:  # Muon's step ignores the gradient's scale: only whether there is one
                 expected = None if largest is None else add(values[("lr", l, t + 1)], shape)
                 assert values[("u", l, t + 1)] == expected
+
+
+def test_a_slow_escape_moves_the_catastrophic_edge_with_the_horizon():
+    """Found by the property above: input b = 1/4 (vanishing h^1), tanh, Adam.  The edge between vanishing-init
+    and catastrophic sits at -1 over 4 unrolled steps and at -11/12 over 7: the blow-up needs the lifted
+    layers, one per step; the limitation is documented, and the regimes on either side agree."""
+    bs = ["1/4", "1/2", "1/2", "1/2", "0"]
+    param = Parametrization(name="slow", layers=build_layers([0] * 5, bs, [0] * 5), activation="tanh",
+                            optimizer=Optimizer("adam"))
+    edges = [derive(param, horizon=h).phases[0].upper for h in (4, 7)]
+    assert edges == [Fraction(-1), Fraction(-11, 12)]

@@ -21,8 +21,12 @@ PER_LAYER_DEFAULT = ("init_preactivation", "backward_gradient", "weight_update",
                      "propagating_update", "feature_update")
 
 
+def _depth(param: Parametrization) -> str:
+    return f"L={param.hidden_layers}" if param.network is None else f"GPT with {param.network.blocks} blocks"
+
+
 def _describe(param: Parametrization) -> str:
-    return (f"{param.name}, L={param.hidden_layers}, {param.activation}, {param.optimizer.name}, loss {param.loss}, "
+    return (f"{param.name}, {_depth(param)}, {param.activation}, {param.optimizer.name}, loss {param.loss}, "
             f"x = {format_exponent(param.lr_exponent)}")
 
 
@@ -75,6 +79,12 @@ def per_layer_table(param: Parametrization, quantities: Sequence[str] = PER_LAYE
     columns.append(Column("verdict"))
     rows: list[list[Cell]] = [[Text(str(lr.index)), Text(lr.role), Power(lr.a), Power(lr.b), Power(lr.c),
              *[Power(exact(lr.values[q])) for q in quantities], Text(lr.verdict or "?")] for lr in report.layers]
+    if param.network is not None:  # a transformer: tensors by name, identical blocks in one row
+        from theory.transformer import group_blocks
+
+        columns[0] = Column("tensor")
+        rows = [[Text(name), *cells] for name, *cells in
+                group_blocks([(t.name, row[1:]) for t, row in zip(param.layers, rows, strict=True)])]
     notes = [f"regime {report.regime}, dynamics {report.dynamics}; logit change exponent "
              f"{format_exponent(exact(report.logits['update']))}" if report.regime else "symbolic exponents"]
     return Table(title=f"Per-layer width exponents: {_describe(param)}", columns=columns, rows=rows,
@@ -109,6 +119,6 @@ def phase_table(param: Parametrization, horizon: int = 4) -> Table:
     p = report.parametrization
     notes = [f"max stable x = {_limit(report.max_stable_lr_exponent)}; largest x with bounded logits "
              f"= {_limit(report.max_bounded_logits_lr_exponent)}", *report.notes]
-    return Table(title=f"Phases over the LR exponent x (eta n^x): {p.name}, L={p.hidden_layers}, {p.activation}, "
+    return Table(title=f"Phases over the LR exponent x (eta n^x): {p.name}, {_depth(p)}, {p.activation}, "
                  f"{p.optimizer.name}, loss {p.loss}", columns=[Column("x", latex="$x$"), Column("regime")],
                  rows=rows, label=f"tab:{p.name}-phases", notes=notes)

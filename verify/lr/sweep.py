@@ -46,6 +46,7 @@ from verify.options import (
     parametrization,
     parse_widths,
     positive,
+    trainable_mlp,
 )
 from verify.result import Result
 from verify.runs.executors import InlineExecutor, executor_for, submit_keyed
@@ -453,6 +454,7 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
     device = check_device(device, workers=workers, scheduler=scheduler)
     param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss,
                             activation=activation).with_(lr_exponent=0)
+    param = trainable_mlp(param)
     if param.optimizer.name not in OPTIMIZERS:
         raise InputError(f"--optimizer {param.optimizer.name}: lr-sweep trains with {' or '.join(OPTIMIZERS)}")
     rule = Criterion(kind=criterion, loss_factor=loss_factor, activation_bound=activation_bound)

@@ -33,6 +33,7 @@ from verify.options import (
     parametrization,
     parse_widths,
     positive,
+    trainable_mlp,
 )
 from verify.result import Result
 from verify.runs.executors import executor_for
@@ -289,6 +290,7 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
     check_scheduler(scheduler)
     param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
                             eps_exponent=eps_exponent)
+    param = trainable_mlp(param)
     if param.optimizer.name not in SUPPORTED:
         raise InputError(f"--optimizer {param.optimizer.name}: the torch trainer supports {', '.join(SUPPORTED)}")
     target = None

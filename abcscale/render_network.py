@@ -1,0 +1,55 @@
+"""The terminal form of a transformer's report: one row per tensor, identical blocks grouped into one row."""
+
+from __future__ import annotations
+
+import sympy
+
+from abcscale.render import COLUMNS, _fmt, _lr_limit
+from theory.engine import Report
+from theory.exponents import format_exponent
+from theory.terminal import text_table
+from theory.transformer import group_blocks
+
+
+def render_network_report(report: Report) -> str:
+    p = report.parametrization
+    arch = p.network
+    norm = "no norms" if arch.norm == "none" else f"{arch.norm} ({'trainable' if arch.norm_gains else 'fixed'} gains)"
+    lines = [f"{p.name}: GPT, {arch.blocks} blocks, heads {arch.heads}, logits q.k / d_head^"
+             f"{format_exponent(arch.attention_exponent)}, {norm}, {'tied' if arch.tied else 'untied'} embeddings; "
+             f"{p.activation}, loss {p.loss}, optimizer {p.optimizer.name}, global LR exponent x = "
+             f"{format_exponent(p.lr_exponent)}"]
+    if p.source:
+        lines.append(f"source: {p.source}")
+    if report.regime is not None:
+        lines.append(f"regime: {report.regime}    dynamics: {report.dynamics}    "
+                     f"nontrivial: {'yes' if report.nontrivial else 'no'}")
+    if report.phases is not None:
+        lines.append(f"max stable LR exponent: {_lr_limit(report, report.max_stable_lr_exponent)}    "
+                     f"largest with bounded logits: {_lr_limit(report, report.max_bounded_logits_lr_exponent)}")
+        variable = p.lr_exponent.name if isinstance(p.lr_exponent, sympy.Symbol) else "x"
+        lines.append(f"phases over {variable}: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
+    lines.append("")
+    decay = any(layer.wd_exponent is not None for layer in p.layers)
+    header = ["tensor", "role", "a", "b", "c", *(["wd"] if decay else []), *[title for _, title in COLUMNS],
+              "verdict"]
+    rows = []
+    for layer, tensor in zip(report.layers, p.layers, strict=True):
+        cells = [layer.role + (" (zero)" if tensor.zero_init else ""), _fmt(layer.a), _fmt(layer.b), _fmt(layer.c),
+                 *([_fmt(tensor.wd_exponent)] if decay else []), *[_fmt(layer.values[q]) for q, _ in COLUMNS],
+                 layer.verdict or "?"]
+        rows.append((tensor.name, cells))
+    lines.append(text_table(header, group_blocks(rows)))
+    lines.append("")
+    module_rows = [(name, [_fmt(row["init"]), _fmt(row["change"]), _fmt(row["first_step_change"])])
+                   for name, row in report.modules.items()]
+    lines.append(text_table(["value", "init", "change", "first step"], group_blocks(module_rows)))
+    lines.append("")
+    lines.append(f"Entries are exponents e of n = d_model (RMS per coordinate), settled over {report.horizon} unrolled "
+                 "steps; '-' = exactly zero. A row 'h0-3.attn.q' stands for that tensor in blocks 0 to 3 (their "
+                 "exponents agree); "
+                 "'.scores' are attention logits (read through a softmax: growth saturates it, as the output "
+                 "logits under cross-entropy).")
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
