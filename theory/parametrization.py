@@ -231,6 +231,13 @@ class Parametrization:
         """``to_dict`` without the labels (name, source) that do not change what is trained: a config key."""
         data = self.to_dict()
         del data["name"], data["source"]
+        # fields an MLP leaves at their defaults stay out, so the keys of stored MLP results do not change
+        if data["network"] is None:
+            del data["network"]
+        for layer in data["layers"]:
+            for key, default in (("name", ""), ("wd_exponent", None)):
+                if layer[key] == default:
+                    del layer[key]
         return data
 
     @classmethod

@@ -42,3 +42,16 @@ def test_to_dict_names_every_dataclass_field() -> None:
     assert set(serial_fields()["Parametrization"]) == set(data)
     assert set(serial_fields()["Layer"]) == set(data["layers"][0])
     assert set(serial_fields()["Optimizer"]) == set(data["optimizer"])
+
+
+def test_mlp_keys_survive_new_fields() -> None:
+    """Fields added for transformers (network, tensor names, weight decay) stay out of an MLP's training record
+    at their defaults, so result files written before them still resume: these are the keys of sp (SGD) and
+    mup (Adam) as stored by the version before transformers existed."""
+    from theory.config import resolve
+    from verify.runs.keys import config_key
+
+    assert config_key(get_preset("sp", optimizer="sgd").training_dict()) == "494f867bd2efcad0"
+    assert config_key(get_preset("mup", optimizer="adam").training_dict()) == "c9002473d2c4690e"
+    gpt = Parametrization.from_dict(resolve("gpt-mup").to_dict())
+    assert gpt == resolve("gpt-mup") and "network" in resolve("gpt-mup").training_dict()
