@@ -29,6 +29,9 @@ def _same(x: Exponent, y: Exponent) -> bool:
 def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
     """Test two parametrizations for abc-equivalence; name t per layer."""
     reasons: list[str] = []
+    if (first.network is None) != (second.network is None):
+        kinds = ["an MLP" if p.network is None else f"a GPT ({p.network.blocks} blocks)" for p in (first, second)]
+        return Equivalence(False, [], [f"different networks: {kinds[0]} vs {kinds[1]}"])
     if len(first.layers) != len(second.layers):
         return Equivalence(False, [], [f"different depths: {len(first.layers)} vs {len(second.layers)} layers"])
     for attr in ("activation", "loss"):
