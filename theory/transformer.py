@@ -284,7 +284,8 @@ def get_gpt_preset(name: str, *, blocks: int | None = None, optimizer: str | Opt
                    activation: str = "gelu", lr_exponent: object = 0) -> Parametrization:
     """Build GPT preset ``name`` (``blocks`` transformer blocks, default the preset's)."""
     preset = GPT_PRESETS[name]
-    if blocks is not None and (isinstance(blocks, bool) or not isinstance(blocks, int) or not 1 <= blocks <= MAX_BLOCKS):
+    bad = isinstance(blocks, bool) or not isinstance(blocks, int) or not 1 <= blocks <= MAX_BLOCKS
+    if blocks is not None and bad:
         raise InputError(f"--layers: a transformer has 1..{MAX_BLOCKS} blocks, got {blocks!r}")
     arch = preset.arch if blocks is None else replace(preset.arch, blocks=blocks)
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
