@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy
 
 from abcscale.render import COLUMNS, _fmt, _lr_limit
 from theory.engine import Report
 from theory.exponents import format_exponent
+from theory.network_depth import NetworkDepthReport
 from theory.terminal import text_table
 from theory.transformer import group_blocks
 
@@ -53,3 +56,50 @@ def render_network_report(report: Report) -> str:
     for note in report.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _pair_text(value: object) -> str:
+    """'n^x L^y' of a pair (or a plain width exponent), '-' for exactly zero."""
+    from theory.depth import Pair
+
+    if value is None:
+        return "-"
+    if isinstance(value, Pair):
+        if value.inf:
+            return "diverges"
+        return f"{_fraction(value.n)}, {_fraction(value.L)}"
+    return f"{_fraction(value)}, 0"
+
+
+def _fraction(value: Any) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+DEPTH_COLUMNS = ("init_preactivation", "backward_gradient", "weight_update", "effective_update", "feature_update")
+
+
+def render_network_depth_report(report: NetworkDepthReport) -> str:
+    """A depth-scaled transformer: per tensor and value, exponents 'n, L' (width first)."""
+    from theory.quantities import BY_NAME
+
+    p = report.parametrization
+    arch = p.network
+    lr = format_exponent(-arch.depth_c[0][1]) if arch.depth_c else "0"
+    eps = f", Adam epsilon L^{format_exponent(-arch.depth_eps[0][1])}" if arch.depth_eps else ""
+    lines = [f"{p.name}: GPT, branches scaled by L^{format_exponent(-arch.depth_alpha)}, hidden tensors' LR "
+             f"L^{lr}{eps}; {p.activation}, loss {p.loss}, optimizer {p.optimizer.name}, global LR exponent "
+             f"x = {format_exponent(p.lr_exponent)}",
+             f"source: {p.source}" if p.source else "",
+             f"regime (n -> oo, then L -> oo): {report.regime}", ""]
+    header = ["tensor", *[BY_NAME[q].label for q in DEPTH_COLUMNS]]
+    rows = [(name, [_pair_text(row[q]) for q in DEPTH_COLUMNS]) for name, row in report.tensors.items()]
+    lines.append(text_table(header, group_blocks(rows)))
+    lines.append("")
+    module_rows = [(name, [_pair_text(row["init"]), _pair_text(row["change"]), _pair_text(row["first_step_change"])])
+                   for name, row in report.modules.items()]
+    lines.append(text_table(["value", "init", "change", "first step"], group_blocks(module_rows)))
+    lines.append("")
+    lines.append(f"Entries are exponents 'x, y': the quantity scales like n^x L^y (width first), settled over "
+                 f"{report.horizon} unrolled steps. Each block row stands for a group of the L blocks.")
+    lines += [f"note: {note}" for note in report.notes]
+    return "\n".join(line for line in lines if line is not None)

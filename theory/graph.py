@@ -73,7 +73,7 @@ def chi_rule(loss: str, logits: Maybe) -> Maybe:
     return mx(Fraction(0), logits)  # f - y grows with the logits
 
 
-def _backward(init_factor: Fraction, update_factor: Fraction, w0: Maybe, neg_a: Maybe, dw: Maybe,
+def _backward(init_factor: Maybe, update_factor: Maybe, w0: Maybe, neg_a: Maybe, dw: Maybe,
               g_next: Maybe) -> Maybe:
     through_init = add(w0, g_next, init_factor)
     through_update = add(neg_a, dw, g_next, update_factor)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import networkx as nx
 
@@ -67,12 +68,14 @@ class Linear(Op):
 
     ``extra_a``: a multiplier exponent added to the tensor's own a for this use only (a tied readout);
     ``role``: the role of this use when it differs from the tensor's (a tied readout is output-like: its
-    fan-in is the width)."""
+    fan-in is the width); ``group``: for a map inside a representative block, what the sum of its backward
+    signals over the block's group adds (independent at initialisation, aligned through updates)."""
 
     index: int = 0
     src: Value | None = None
     extra_a: Fraction = Fraction(0)
     role: str | None = None
+    group: tuple[Any, Any] | None = None
 
     @property
     def sources(self) -> tuple[Value, ...]:
@@ -97,10 +100,14 @@ class Act(Op):
 
 @dataclass(frozen=True)
 class Norm(Op):
-    """LayerNorm or RMSNorm without its affine part: scale-invariant, output Theta(1) coordinates."""
+    """LayerNorm or RMSNorm without its affine part: scale-invariant, output Theta(1) coordinates.
+
+    ``grouped``: the norm opens a representative block: its signal back into the stream is the block group's,
+    summed from the grouped signals of the linear maps that read it (``Linear.group``)."""
 
     src: Value = INPUT
     kind: str = "layernorm"
+    grouped: bool = False
 
     @property
     def sources(self) -> tuple[Value, ...]:
@@ -141,10 +148,15 @@ class Bias(Op):
 
 @dataclass(frozen=True)
 class Add(Op):
-    """Sum of ``terms``, each times a multiplier n^{scale} (a residual add: stream + branch multiplier)."""
+    """Sum of ``terms``, each times a multiplier n^{scale} (a residual add: stream + branch multiplier).
+
+    ``group``: for a term that stands for a group of blocks (a depth-scaled network's representative block),
+    the exponents its sum over the group adds, (at initialisation, for changes): blocks are independent at
+    initialisation (L^{1/2}) and their updates aligned (L).  ``None``: every term is one value."""
 
     terms: tuple[Value, ...] = ()
     scales: tuple[Fraction, ...] = ()
+    group: tuple[tuple[Any, Any] | None, ...] | None = None
 
     @property
     def sources(self) -> tuple[Value, ...]:

@@ -58,6 +58,11 @@ class GPT:
     readout_multiplier: Exponent = Fraction(0)  # tied readout: extra multiplier n^-m on the shared tensor
     attention: bool = True
     mlp: bool = True
+    # depth: branches scaled by L^-depth_alpha (None: exponents in the width only, at a fixed number of blocks);
+    # per kind of tensor, the depth exponents of its learning rate (lr ~ L^-c) and Adam epsilon (eps ~ L^-e)
+    depth_alpha: Exponent | None = None
+    depth_c: tuple[tuple[str, Exponent], ...] = ()
+    depth_eps: tuple[tuple[str, Exponent], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.blocks, bool) or not isinstance(self.blocks, int) or not 1 <= self.blocks <= MAX_BLOCKS:
@@ -75,6 +80,22 @@ class GPT:
                 raise InputError(f"transformer.{name}: expected true or false, got {getattr(self, name)!r}")
         if self.norm == "none" and self.norm_gains:
             object.__setattr__(self, "norm_gains", False)
+        if self.depth_alpha is not None:
+            object.__setattr__(self, "depth_alpha", parse_exponent(self.depth_alpha, "transformer.depth_alpha"))
+            if self.norm == "none":
+                raise InputError("transformer.depth_alpha: depth exponents are derived for pre-norm blocks "
+                                 "(norm layernorm or rmsnorm)")
+        for name in ("depth_c", "depth_eps"):
+            rules = getattr(self, name)
+            if isinstance(rules, Mapping):
+                rules = tuple(sorted(rules.items()))
+            for kind, _ in rules:
+                if kind not in KINDS:
+                    raise InputError(f"transformer.{name}: unknown kind of tensor {kind!r} (choose from "
+                                     f"{', '.join(KINDS)})")
+            object.__setattr__(self, name, tuple((k, parse_exponent(v, f"transformer.{name}.{k}")) for k, v in rules))
+            if rules and self.depth_alpha is None:
+                raise InputError(f"transformer.{name}: depth rules need transformer.depth_alpha")
         if self.readout_multiplier != 0 and not self.tied:
             raise InputError("transformer.readout_multiplier: applies to a tied readout (tied = true); an untied "
                              "readout has its own a")
@@ -111,6 +132,17 @@ class GPT:
                 raise InputError(f"transformer: tensor {position} must be {tensor.name} ({tensor.role}), got "
                                  f"{layer.name or '?'} ({layer.role})")
 
+    def _groups(self) -> tuple[tuple[Any, Any] | None, tuple[tuple[Any, Any] | None, ...] | None]:
+        """With depth scaling, each explicit block stands for a group of L / blocks blocks: what summing over
+        the group adds to a block's signals (independent at init, aligned through updates), for the linear maps
+        that read the stream and for the residual adds' branch term."""
+        if self.depth_alpha is None:
+            return None, None
+        from theory.depth import BLOCKS_ALIGNED, BLOCKS_INDEPENDENT
+
+        group = (BLOCKS_INDEPENDENT, BLOCKS_ALIGNED)
+        return group, (None, group)
+
     @property
     def head_width(self) -> int:
         """Width exponent of d_head: 1 with a fixed number of heads, 0 with a fixed head dimension."""
@@ -131,7 +163,8 @@ class GPT:
         def normed(src: Value, name: str) -> Value:
             if self.norm == "none":
                 return src
-            y = net.add(Norm(Value("h", f"{name}.norm"), src=src, kind=self.norm))
+            grouped = self.depth_alpha is not None and name != "ln_f"
+            y = net.add(Norm(Value("h", f"{name}.norm"), src=src, kind=self.norm, grouped=grouped))
             net.features.append(y)
             if name in index:
                 y = net.add(Gain(Value("h", index[name]), index=index[name], src=y))
@@ -139,26 +172,28 @@ class GPT:
             return y
 
         alpha = Fraction(str(self.attention_exponent))
+        group, branch = self._groups()
         for b in range(self.blocks):
             if self.attention:
                 y = normed(x, f"h{b}.ln_1")
                 q, k, v = (net.add(Linear(Value("h", index[f"h{b}.attn.{p}"]), index=index[f"h{b}.attn.{p}"],
-                                          src=y)) for p in "qkv")
+                                          src=y, group=group)) for p in "qkv")
                 s = net.add(Scores(Value("h", f"h{b}.attn.scores"), q=q, k=k, head_width=self.head_width,
                                    alpha=alpha))
                 mixed = net.add(Mix(Value("h", f"h{b}.attn.mix"), scores=s, v=v, head_width=self.head_width))
                 o = net.add(Linear(Value("h", index[f"h{b}.attn.o"]), index=index[f"h{b}.attn.o"], src=mixed))
-                x = net.add(Add(Value("h", f"h{b}.resid.attn"), terms=(x, o), scales=(zero, zero)))
+                x = net.add(Add(Value("h", f"h{b}.resid.attn"), terms=(x, o), scales=(zero, zero), group=branch))
                 net.features += [q, k, v, mixed, o, x]
                 net.saturating.append(s)
                 net.init.append(x)
             if self.mlp:
                 y = normed(x, f"h{b}.ln_2")
-                up = net.add(Linear(Value("h", index[f"h{b}.mlp.up"]), index=index[f"h{b}.mlp.up"], src=y))
+                up = net.add(Linear(Value("h", index[f"h{b}.mlp.up"]), index=index[f"h{b}.mlp.up"], src=y,
+                                    group=group))
                 hidden = net.add(Act(Value("x", index[f"h{b}.mlp.up"]), src=up, act=param.act))
                 down = net.add(Linear(Value("h", index[f"h{b}.mlp.down"]), index=index[f"h{b}.mlp.down"],
                                       src=hidden))
-                x = net.add(Add(Value("h", f"h{b}.resid.mlp"), terms=(x, down), scales=(zero, zero)))
+                x = net.add(Add(Value("h", f"h{b}.resid.mlp"), terms=(x, down), scales=(zero, zero), group=branch))
                 net.features += [up, hidden, down, x]
                 net.init += [up, x]
         y = normed(x, "ln_f")
@@ -175,11 +210,16 @@ class GPT:
                 "attention_exponent": format_exponent(self.attention_exponent), "norm": self.norm,
                 "norm_gains": self.norm_gains, "tied": self.tied,
                 "readout_multiplier": format_exponent(self.readout_multiplier), "attention": self.attention,
-                "mlp": self.mlp}
+                "mlp": self.mlp,
+                "depth_alpha": None if self.depth_alpha is None else format_exponent(self.depth_alpha),
+                "depth_c": [[k, format_exponent(v)] for k, v in self.depth_c],
+                "depth_eps": [[k, format_exponent(v)] for k, v in self.depth_eps]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GPT:
         fields = {k: v for k, v in data.items() if k != "kind"}
+        for name in ("depth_c", "depth_eps"):
+            fields[name] = tuple(tuple(rule) for rule in fields.get(name, ()))
         return cls(**fields)
 
 
@@ -267,6 +307,21 @@ class GPTPreset:
     source: str
     arch: GPT
     abc: Any  # Callable[[str], dict[kind, (a, b, c)]]
+    depth: Any = None  # Callable[[str], dict of GPT depth fields] for a depth-scaled preset
+
+
+def _depth_rules(alpha: Fraction) -> Any:
+    """Depth-muP's family with branches L^-alpha: hidden learning rates L^{alpha-1} (Adam) or L^{2 alpha-1}
+    (SGD), the rules ``theory.depth`` derives for the residual MLP; CompleteP's Adam epsilon L^-alpha at
+    alpha = 1.  Inputs here, checked by the derivation (docs/transformers.md)."""
+    def rules(opt: str) -> dict[str, Any]:
+        adam_like = opt in ("adam", "adamw", "signsgd", "muon")
+        lr = (1 - alpha) if adam_like else (1 - 2 * alpha)
+        eps = alpha if (alpha == 1 and opt in ("adam", "adamw")) else None
+        return {"depth_alpha": alpha, "depth_c": tuple((k, lr) for k in _HIDDEN),
+                "depth_eps": tuple((k, eps) for k in _HIDDEN) if eps is not None else ()}
+
+    return rules
 
 
 GPT_PRESETS: dict[str, GPTPreset] = {p.name: p for p in [
@@ -277,6 +332,12 @@ GPT_PRESETS: dict[str, GPTPreset] = {p.name: p for p in [
               _mup_abc),
     GPTPreset("gpt-sp-full-align", "SP init, per-layer LRs for full alignment, 1/sqrt(d_head) attention",
               "Everett et al. 2024 Table 1 (SP, full alignment)", GPT(attention_exponent=H), _sp_full_align_abc),
+    GPTPreset("gpt-depth-mup", "gpt-mup with branches L^-1/2; hidden LR L^-1/2 (Adam) or constant (SGD)",
+              "Yang, Yu, Zhu, Hayou 2023 (Depth-muP, TP VI); Bordelon et al. 2023",
+              GPT(attention_exponent=Fraction(1)), _mup_abc, _depth_rules(H)),
+    GPTPreset("gpt-completep", "gpt-mup with branches L^-1; hidden LR constant (Adam) or ~L (SGD), eps L^-1",
+              "Dey et al. 2025 (CompleteP, alpha = 1); nanoGPT-mup completep branch",
+              GPT(attention_exponent=Fraction(1)), _mup_abc, _depth_rules(Fraction(1))),
 ]}
 
 
@@ -289,6 +350,8 @@ def get_gpt_preset(name: str, *, blocks: int | None = None, optimizer: str | Opt
         raise InputError(f"--layers: a transformer has 1..{MAX_BLOCKS} blocks, got {blocks!r}")
     arch = preset.arch if blocks is None else replace(preset.arch, blocks=blocks)
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
+    if preset.depth is not None:
+        arch = replace(arch, **preset.depth(opt.name))
     return gpt_parametrization(arch, preset.abc(opt.name), name=name, source=preset.source, optimizer=opt,
                                loss=loss, activation=activation, lr_exponent=lr_exponent)
 

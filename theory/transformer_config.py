@@ -19,6 +19,8 @@ Format (``theory.config`` hands a file here when it has a ``[transformer]`` tabl
     norm_gains = true           # trainable gains
     tied = false                # the readout reuses the token embedding
     readout_multiplier = 0      # a tied readout's extra multiplier n^-m
+    depth_alpha = 1             # branches scaled by L^-alpha: exponents in n and L (derive only)
+    depth_c = { query = 0, key = 0 }   # per kind: learning rate ~ L^-c (and depth_eps: Adam epsilon ~ L^-e)
 
     # exponents per role (input: embeddings; vector: norm gains; hidden: Q, K, V, O, MLP; output: readout)
     [hidden]

@@ -55,6 +55,10 @@ NONE: Node = ("none",)
 
 
 # ---- rules of the operations beyond the MLP's ----------------------------------------------------------------
+def _group_change(aligned: Maybe, independent: Maybe, own: Maybe, carried: Maybe) -> Maybe:
+    return mx(add(own, aligned), add(carried, independent))
+
+
 def _norm_value(src: Maybe) -> Maybe:
     return None if src is None else Fraction(0)  # scale invariance: RMS 1 whatever the input's scale
 
@@ -76,7 +80,7 @@ def _scaled(scale: Fraction, value: Maybe) -> Maybe:
     return add(value, scale)
 
 
-def _sum(scales: tuple[Fraction, ...], *terms: Maybe) -> Maybe:
+def _sum(scales: tuple[Maybe, ...], *terms: Maybe) -> Maybe:
     return mx(*[add(term, scale) for term, scale in zip(terms, scales, strict=True)])
 
 
@@ -179,6 +183,24 @@ def _own_and_carried(net: Network, value: Value, t: int) -> tuple[Node, Node]:
     if isinstance(op, Linear) and op.src is not None:
         return ("eff", value.key, t), ("prop", value.key, t)
     return _change(value, t), NONE
+
+
+def _block_readers(net: Network, norm: Norm) -> tuple[list[Hashable], Hashable | None]:
+    """The linear maps that read a grouped norm's output (through its gain, if any), and the gain's key."""
+    value, gain = norm.out, None
+    for op in net.consumers(value):
+        if isinstance(op, Gain):
+            value, gain = op.out, op.out.key
+    readers = [op.out.key for op in net.consumers(value) if isinstance(op, Linear) and op.group is not None]
+    return readers, gain
+
+
+def _grouped_norm_backward(src: Maybe, gain: Maybe, *streams: Maybe) -> Maybe:
+    """A block group's signal into the stream: its readers' grouped signals, through the gain, over rms(x)."""
+    if src is None:
+        return None
+    through = mx(*streams)
+    return add(through, -src, gain if gain is not None else Fraction(0))
 
 
 def _layer(param: Parametrization, index: int) -> Layer:
@@ -305,6 +327,24 @@ def _forward(b: _Builder, net: Network, ops: list[Op], param: Parametrization, t
             b.node(("prop", key, t), _identity, _change(op.src, t))
             b.node(_change(out, t), _total_change, ("eff", key, t), ("prop", key, t))
             b.node(_at(out, t), _current, _at(out, 0), _change(out, t))
+        elif isinstance(op, Add) and op.group is not None:  # terms standing for groups of blocks
+            init = tuple(add(scale, g[0]) if g else scale for scale, g in zip(op.scales, op.group, strict=True))
+            if t == 0:
+                b.node(_at(out, 0), partial(_sum, init), *[_at(s, 0) for s in op.terms])
+                continue
+            parts: list[Node] = []
+            for i, (term, scale, g) in enumerate(zip(op.terms, op.scales, op.group, strict=True)):
+                if g is None:
+                    parts.append(_change(term, t))
+                    continue
+                # a group's changes: its own updates are aligned across blocks (L), what the blocks' initial
+                # weights carry is independent (L^{1/2})
+                own, carried = _own_and_carried(net, term, t)
+                b.node(("dgroup", key, i, t), partial(_group_change, add(scale, g[1]), add(scale, g[0])), own,
+                       carried)
+                parts.append(("dgroup", key, i, t))
+            b.node(_change(out, t), mx, *parts)
+            b.node(_at(out, t), _current, _at(out, 0), _change(out, t))
         elif isinstance(op, Add):
             b.node(_at(out, t), partial(_sum, op.scales), *[_at(s, t) for s in op.terms])
             if t > 0:
@@ -344,6 +384,10 @@ def _backward_pass(b: _Builder, net: Network, ops: list[Op], param: Parametrizat
             upd_f = backward_update_factor(layer.alignment, layer.fan_out_width)
             b.node(target(op.src, position, t), partial(_backward, init_f, upd_f), w0[key], neg_a[key],
                    ("dw", op.index, t) if t > 0 else NONE, g_out)
+            if op.group is not None:  # the block's group sums its signals into the stream: independent through
+                # the initial weights, aligned through the updates
+                b.node(("gstream", key, t), partial(_backward, add(init_f, op.group[0]), add(upd_f, op.group[1])),
+                       w0[key], neg_a[key], ("dw", op.index, t) if t > 0 else NONE, g_out)
             if t > 0 and isinstance(net.graph.nodes[op.src].get("op"), Mix):
                 # the part of the signal that came back through W's own update: it points along the inputs W
                 # was updated with (the attention's output, a mix of values), so the scores' gradient sums it
@@ -352,6 +396,10 @@ def _backward_pass(b: _Builder, net: Network, ops: list[Op], param: Parametrizat
                        g_out)
         elif isinstance(op, Act):
             b.node(target(op.src, position, t), _identity, g_out)  # phi'(h) = Theta(1) (or 0/1 for relu)
+        elif isinstance(op, Norm) and op.grouped:
+            readers, gain = _block_readers(net, op)
+            b.node(target(op.src, position, t), _grouped_norm_backward, _at(op.src, t),
+                   w0[gain] if gain is not None else NONE, *[("gstream", r, t) for r in readers])
         elif isinstance(op, Norm):
             b.node(target(op.src, position, t), _norm_backward, g_out, _at(op.src, t))
         elif isinstance(op, Gain):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from abcscale.commands._common import add_parametrization_args, parametrization_from, print_json
 
@@ -34,11 +35,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.spec in DEPTH_PRESETS:
         return _run_depth(args)
-    report = derive(parametrization_from(args), horizon=args.horizon)
+    param = parametrization_from(args)
+    if param.network is not None and param.network.depth_alpha is not None:
+        return _run_network_depth(args, param)
+    report = derive(param, horizon=args.horizon)
     if args.json:
         print_json(report.to_dict())
     else:
         print(render_report(report))
+    return 0
+
+
+def _run_network_depth(args: argparse.Namespace, param: Any) -> int:
+    """A depth-scaled transformer: exponents in width n and depth L per tensor."""
+    from abcscale.render_network import render_network_depth_report
+    from theory.network_depth import derive_network_depth
+
+    report = derive_network_depth(param, horizon=args.horizon)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(render_network_depth_report(report))
     return 0
 
 

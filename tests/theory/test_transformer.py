@@ -207,3 +207,55 @@ def test_bad_transformer_files_fail_in_one_line(text: str, needle: str, tmp_path
         load_toml(path)
     message = str(err.value)
     assert needle in message and "\n" not in message, message
+
+
+# ---- depth: Depth-muP and CompleteP ------------------------------------------------------------------------------
+def _pair(report: object, tensor: str, quantity: str) -> tuple[Fraction, Fraction]:
+    value = report.tensors[tensor][quantity]  # type: ignore[attr-defined]
+    return (value.n, value.L)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_completep_learns_in_every_block_and_depth_mup_does_not(optimizer: str) -> None:
+    """Dey et al. 2025: with branches L^-1 (and their LR rules) each block's internal features move Theta(1) in
+    depth; with L^-1/2 (Depth-muP) they move like L^-1/2: lazy in depth.  The stream moves Theta(1) in both."""
+    from theory.network_depth import derive_network_depth
+
+    complete = derive_network_depth(get_gpt_preset("gpt-completep", optimizer=optimizer))
+    depth_mup = derive_network_depth(get_gpt_preset("gpt-depth-mup", optimizer=optimizer))
+    assert complete.regime == depth_mup.regime == "stable"
+    for report in (complete, depth_mup):
+        change = report.modules["h1.resid.mlp"]["change"]
+        assert (change.n, change.L) == (0, 0)
+    assert _pair(complete, "h0.mlp.up", "effective_update") == (0, 0)
+    assert _pair(depth_mup, "h0.mlp.up", "effective_update") == (0, -H)
+
+
+def test_block_internal_updates_agree_with_the_residual_mlp_engine() -> None:
+    """The residual MLP's depth engine (theory.depth) and the GPT's blocks give the same depth exponent to a
+    block's internal update, for Depth-muP and CompleteP (SGD; muP in width)."""
+    from theory.depth import derive_depth, get_depth_preset
+    from theory.network_depth import derive_network_depth
+
+    for gpt, residual in (("gpt-depth-mup", "depth-mup"), ("gpt-completep", "completep")):
+        block = derive_depth(get_depth_preset(residual)).settled["block_internal_update"]
+        assert _pair(derive_network_depth(get_gpt_preset(gpt)), "h0.mlp.up", "effective_update") == (block.n,
+                                                                                                      block.L)
+
+
+def test_unscaled_branches_grow_the_stream_with_depth() -> None:
+    from theory.network_depth import derive_network_depth
+
+    base = get_gpt_preset("gpt-mup", optimizer="adam")
+    report = derive_network_depth(replace(base, network=replace(base.network, depth_alpha=0)))
+    init = report.modules["h1.resid.mlp"]["init"]
+    assert (init.n, init.L) == (0, H) and report.regime == "catastrophic"  # sqrt(L) at init
+
+
+def test_depth_scaled_transformers_are_refused_by_the_width_derivation() -> None:
+    with pytest.raises(InputError, match="exponents in n and L"):
+        derive(get_gpt_preset("gpt-completep"))
+    with pytest.raises(InputError, match="transformer.depth_alpha: depth exponents are derived for pre-norm"):
+        GPT(norm="none", depth_alpha=1)
+    with pytest.raises(InputError, match="transformer.depth_c: unknown kind of tensor 'mlp'"):
+        GPT(depth_alpha=1, depth_c=(("mlp", 1),))
