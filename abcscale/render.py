@@ -31,6 +31,22 @@ def _lr_limit(report: Report, value: Exponent | None) -> str:
     return "none (vanishing initialisation)" if report.vanishing_init else "none"
 
 
+def summary_lines(report: Report) -> list[str]:
+    """Source, regime, maximal stable LR exponents and phases: the lines every report starts with."""
+    p = report.parametrization
+    lines = [f"source: {p.source}"] if p.source else []
+    if report.regime is not None:
+        lines.append(f"regime: {report.regime}    dynamics: {report.dynamics}    "
+                     f"nontrivial: {'yes' if report.nontrivial else 'no'}")
+    if report.phases is not None:
+        attained = "" if report.max_stable_attained or report.max_stable_lr_exponent is None else " (not attained)"
+        lines.append(f"max stable LR exponent: {_lr_limit(report, report.max_stable_lr_exponent)}{attained}    "
+                     f"largest with bounded logits: {_lr_limit(report, report.max_bounded_logits_lr_exponent)}")
+        variable = p.lr_exponent.name if isinstance(p.lr_exponent, sympy.Symbol) else "x"
+        lines.append(f"phases over {variable}: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
+    return lines
+
+
 def render_report(report: Report) -> str:
     p = report.parametrization
     if p.network is not None:
@@ -42,17 +58,7 @@ def render_report(report: Report) -> str:
         + (f" (eps n^-{format_exponent(p.optimizer.eps_exponent)})" if p.optimizer.eps_exponent is not None else "")
         + f", global LR exponent x = {format_exponent(p.lr_exponent)}",
     ]
-    if p.source:
-        lines.append(f"source: {p.source}")
-    if report.regime is not None:
-        lines.append(f"regime: {report.regime}    dynamics: {report.dynamics}    "
-                     f"nontrivial: {'yes' if report.nontrivial else 'no'}")
-    if report.phases is not None:
-        attained = "" if report.max_stable_attained or report.max_stable_lr_exponent is None else " (not attained)"
-        lines.append(f"max stable LR exponent: {_lr_limit(report, report.max_stable_lr_exponent)}{attained}    "
-                     f"largest with bounded logits: {_lr_limit(report, report.max_bounded_logits_lr_exponent)}")
-        variable = p.lr_exponent.name if isinstance(p.lr_exponent, sympy.Symbol) else "x"
-        lines.append(f"phases over {variable}: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
+    lines += summary_lines(report)
     lines.append("")
     if report.regime is not None:
         header = ["layer", "role", "a", "b", "c"] + [title for _, title in COLUMNS] + ["verdict"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import sympy
-
-from abcscale.render import COLUMNS, _fmt, _lr_limit
+from abcscale.render import COLUMNS, _fmt, summary_lines
 from theory.engine import Report
 from theory.exponents import format_exponent
 from theory.network_depth import NetworkDepthReport
@@ -22,16 +20,7 @@ def render_network_report(report: Report) -> str:
              f"{format_exponent(arch.attention_exponent)}, {norm}, {'tied' if arch.tied else 'untied'} embeddings; "
              f"{p.activation}, loss {p.loss}, optimizer {p.optimizer.name}, global LR exponent x = "
              f"{format_exponent(p.lr_exponent)}"]
-    if p.source:
-        lines.append(f"source: {p.source}")
-    if report.regime is not None:
-        lines.append(f"regime: {report.regime}    dynamics: {report.dynamics}    "
-                     f"nontrivial: {'yes' if report.nontrivial else 'no'}")
-    if report.phases is not None:
-        lines.append(f"max stable LR exponent: {_lr_limit(report, report.max_stable_lr_exponent)}    "
-                     f"largest with bounded logits: {_lr_limit(report, report.max_bounded_logits_lr_exponent)}")
-        variable = p.lr_exponent.name if isinstance(p.lr_exponent, sympy.Symbol) else "x"
-        lines.append(f"phases over {variable}: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
+    lines += summary_lines(report)
     lines.append("")
     decay = any(layer.wd_exponent is not None for layer in p.layers)
     header = ["tensor", "role", "a", "b", "c", *(["wd"] if decay else []), *[title for _, title in COLUMNS],

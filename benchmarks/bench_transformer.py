@@ -8,18 +8,9 @@ unrolled graph grows linearly in blocks); ``abcscale derive sp`` unchanged at ab
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
 
-
-def cli_seconds(*args: str, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "abcscale", *args], check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from bench_derive import cli_seconds  # the same end-to-end timing (this script runs from benchmarks/)
 
 
 def derive_seconds(blocks: int, optimizer: str, repeats: int = 3) -> tuple[float, int]:
@@ -38,7 +29,7 @@ def derive_seconds(blocks: int, optimizer: str, repeats: int = 3) -> tuple[float
 
 
 def main() -> None:
-    print(f"abcscale derive sp (end to end, median of 3): {cli_seconds('derive', 'sp'):.2f} s")
+    print(f"abcscale derive sp (end to end, median of 3): {cli_seconds('derive', 'sp', repeats=3):.2f} s")
     print(f"abcscale derive gpt-sp --layers 12 --optimizer adam (end to end): "
           f"{cli_seconds('derive', 'gpt-sp', '--layers', '12', '--optimizer', 'adam'):.2f} s")
     for optimizer in ("adam", "sgd"):

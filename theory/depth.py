@@ -86,6 +86,15 @@ class Pair:
         return f"n^{_num(self.n)} L^{_num(self.L)}"
 
 
+def pair_dict(value: Pair | None) -> dict[str, str] | str | None:
+    """A pair as JSON: {"n": "1/2", "L": "-1"}, "diverges", or None (exactly zero)."""
+    if value is None:
+        return None
+    if value.inf:
+        return "diverges"
+    return {"n": _num(value.n), "L": _num(value.L)}
+
+
 def _num(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
@@ -193,13 +202,7 @@ class DepthReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        def s(v: Pair | None) -> dict[str, str] | str | None:
-            if v is None:
-                return None
-            if v.inf:
-                return "diverges"
-            return {"n": _num(v.n), "L": _num(v.L)}
-
+        s = pair_dict
         p = self.parametrization
         return {"parametrization": p.name, "source": p.source, "alpha": format_exponent(p.alpha),
                 "block_lr_depth_exponent": format_exponent(p.block_lr_depth), "optimizer": p.width.optimizer.name,

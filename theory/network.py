@@ -115,8 +115,8 @@ class Norm(Op):
 
 
 @dataclass(frozen=True)
-class Gain(Op):
-    """Elementwise product with a trainable vector (a norm's gain), the tensor ``param``."""
+class VectorOp(Op):
+    """An elementwise operation with a trainable vector, the tensor ``index``, on one input."""
 
     index: int = 0
     src: Value = INPUT
@@ -131,19 +131,13 @@ class Gain(Op):
 
 
 @dataclass(frozen=True)
-class Bias(Op):
-    """Addition of a trainable vector (a bias), the tensor ``param``."""
+class Gain(VectorOp):
+    """Elementwise product with a trainable vector (a norm's gain)."""
 
-    index: int = 0
-    src: Value = INPUT
 
-    @property
-    def sources(self) -> tuple[Value, ...]:
-        return (self.src,)
-
-    @property
-    def param(self) -> int | None:
-        return self.index
+@dataclass(frozen=True)
+class Bias(VectorOp):
+    """Addition of a trainable vector (a bias)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from theory.algebra import Maybe, mx
-from theory.depth import DIVERGES, Pair
+from theory.depth import DIVERGES, Pair, pair_dict
 from theory.engine import DEFAULT_HORIZON, check_horizon, graph_for
 from theory.errors import InputError
 from theory.exponents import Exponent
@@ -74,11 +74,7 @@ class NetworkDepthReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        def s(v: Pair | None) -> dict[str, str] | str | None:
-            if v is None:
-                return None
-            return "diverges" if v.inf else {"n": _text(v.n), "L": _text(v.L)}
-
+        s = pair_dict
         p = self.parametrization
         return {"parametrization": p.name, "network": p.network.to_dict(), "optimizer": p.optimizer.name,
                 "loss": p.loss, "regime": self.regime,
@@ -91,10 +87,6 @@ class NetworkDepthReport:
 def _as_pair(value: Any) -> Pair | None:
     """A node's value as a pair (rules that return a plain number, like a bounded loss gradient, have L^0)."""
     return None if value is None else value if isinstance(value, Pair) else Pair(Fraction(value))
-
-
-def _text(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
 def _streams(net: Network) -> list[Value]:
