@@ -289,8 +289,8 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     if not isinstance(param, Parametrization):
         raise InputError(f"param: expected a Parametrization, got {type(param).__name__}")
     if param.network is not None and param.network.depth_alpha is not None:
-        raise InputError(f"{param.name}: a depth-scaled transformer has exponents in n and L: "
-                         "theory.network_depth.derive_network_depth (abcscale derive does it)")
+        raise InputError(f"{param.name}: a depth-scaled transformer (exponents in n and L): abcscale derive "
+                         "(theory.network_depth) handles it; solve, table and equivalent work in width")
     horizon = check_horizon(horizon)
     top = len(param.layers)
     graph, order = graph_for(param, horizon)

@@ -77,6 +77,9 @@ def solve(param: Parametrization, objective: str = "max-updates") -> Solution:
     """Per-layer c_l (X folded into c) for ``objective``: ``max-updates`` (Theta(1) effective updates in
     every layer) or ``max-lr`` (largest stable learning rates: minimal sum of c_l)."""
     check_choice("objective", objective, OBJECTIVES)
+    if param.network is not None and param.network.depth_alpha is not None:
+        raise InputError(f"{param.name}: a depth-scaled transformer (exponents in n and L): solve works in width; "
+                         "drop transformer.depth_alpha, or see abcscale derive")
     if param.symbols():
         raise InputError("solve needs numeric a and b exponents (no symbols)")
     if objective == "max-lr":
