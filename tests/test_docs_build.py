@@ -1,20 +1,20 @@
-"""The documentation builds with zero warnings, and its pages show what the commands print now."""
+"""The documentation builds with zero warnings, and its pages show what the commands print now.
+
+The build is the ``built`` fixture of tests/conftest.py: one build per test session, shared with
+tests/test_docs_browser.py.
+"""
 
 from __future__ import annotations
 
 import html
 import io
 import re
-import subprocess
-import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from abcscale.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _text(page: Path) -> str:
@@ -27,19 +27,6 @@ def _cli(*args: str) -> str:
     with redirect_stdout(out):
         main(list(args))
     return out.getvalue().rstrip()
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("html")
-    # -W: any warning (bad markup, a command with an unexpected exit code, a missing page) fails the build;
-    # -E: a fresh environment, so every command runs again
-    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html",
-                           "-d", str(out / ".doctrees"), str(ROOT / "docs"), str(out)],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stderr.strip() == "", done.stderr  # -q prints warnings only
-    return out
 
 
 @pytest.mark.slow
@@ -84,3 +71,38 @@ def test_api_reference_documents_the_facade_and_the_engine(built: Path) -> None:
                  "numerics.catapult.uv_model"):
         assert name in text, name
     assert ">>> report = abcscale.derive(" in text  # the docstring example is rendered
+
+
+@pytest.mark.slow
+def test_notebook_tutorial_ran_at_build_time(built: Path) -> None:
+    """docs/notebook.md is executed while the docs build: its outputs are this build's."""
+    page = built / "notebook.html"
+    text = _text(page)
+    assert "('controlled-divergence', -1/2)" in text
+    # a CheckResult shows in a notebook as the table the command prints
+    assert "mup (sgd, ce, L=3)" in text and "widths 128,256,512,1024; 4 seeds" in text
+    assert "34 PASS, 0 FAIL, 0 SKIP" in text
+    assert "\\begin{table}" in text and "\\label{tab:max-lr}" in text
+    figures = re.findall(r'<img[^>]*src="([^"]+\.png)"', page.read_text(encoding="utf-8"))
+    assert figures and all((page.parent / src).stat().st_size > 10_000 for src in figures), figures
+
+
+@pytest.mark.slow
+def test_gallery_shows_every_figure_with_its_command(built: Path) -> None:
+    page = built / "gallery.html"
+    html_text = page.read_text(encoding="utf-8")
+    figures = re.findall(r'<img[^>]*src="([^"]+\.png)"', html_text)
+    assert len(figures) >= 20, figures
+    for src in figures:
+        assert (page.parent / src).stat().st_size > 5_000, src
+    assert html_text.count('class="gallery-item') == len(figures) - 1  # the LaTeX table image stands alone
+    assert _text(page).count("$ abcscale ") + _text(page).count("$ python ") >= len(figures) - 1
+
+
+@pytest.mark.slow
+def test_commands_have_a_copy_button_that_leaves_out_prompts_and_output(built: Path) -> None:
+    index = (built / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<script[^>]*src="_static/copybutton\.js', index)
+    script = (built / "_static" / "copybutton.js").read_text(encoding="utf-8")
+    # docs/conf.py: "$ ", ">>> " and "... " are prompts; with prompts in a block only the prompted lines are copied
+    assert r"formatCopyText(text, '\\$ |>>> |\\.\\.\\. ', true, true, true" in script

@@ -2,10 +2,10 @@
 
 The collector finds commands in code blocks (lines starting ``abcscale``, ``$ abcscale``, ``python`` or
 ``.venv/bin/``) and in inline code spans (``abcscale SUBCOMMAND ARG...``).  A command counts as executed when
-it is the argument of a ``{command-output}`` / ``{command-figure}`` block (run by the build), a command of a
-recording in docs/recorded/ (re-run by tests/test_docs_recorded.py), or listed in ``EXECUTED_BY`` below with
-the test that runs it with exactly these arguments.  Synopses with placeholders (``[--plot PATH]``,
-``PRESET|FILE.toml``) are not commands and are skipped.
+it is the argument of a ``{command-output}`` / ``{command-figure}`` / ``{fresh-command-output}`` block (run by
+the build), a command of a recording in docs/recorded/ (re-run by tests/test_docs_recorded.py), or listed in
+``EXECUTED_BY`` below with the test that runs it with exactly these arguments.  Synopses with placeholders
+(``[--plot PATH]``, ``PRESET|FILE.toml``) are not commands and are skipped.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ EXECUTED_BY: dict[str, str] = {
 
 PLACEHOLDER = re.compile(r"\[|\||\.\.\.|…|\bPATH\b|\bPRESET\b|\bFILE\b|\bHOST\b|\bNAME\b|\bID\b|\bN\b|\bT\b")
 STARTS = ("abcscale ", "$ abcscale ", "python ", "python3 ", ".venv/bin/", "$ python", "$ .venv/bin/")
-DIRECTIVE = re.compile(r"^```\{(command-output|command-figure|program-output)\}\s+(.*)$", re.M)
+DIRECTIVE = re.compile(r"^```\{(command-output|command-figure|fresh-command-output|program-output)\}\s+(.*)$",
+                       re.M)
 
 
 def _pages() -> list[Path]:

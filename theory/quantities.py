@@ -5,7 +5,7 @@ The engine (``theory.engine``) reads each quantity's exponent off its graph node
 judge it at the steps named here, and tables and terminal reports print its labels.  A quantity is defined
 here once; everything else looks it up.
 
-Steps at which a check judges a quantity (reference theory-width.md section 3.9):
+Steps at which a check judges a quantity (docs/verify.md, where each quantity is judged):
 
 * ``init``: step 0, the initialisation, where the scale rules are exact and which produces the first update
   (pre-activations at init, gradients);

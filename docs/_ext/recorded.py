@@ -11,7 +11,8 @@ A recording is ``docs/recorded/NAME.txt``::
     <what it printed>
 
 ``{recorded-output} NAME`` shows the commands and their output on a page, and the plot
-``docs/recorded/NAME.png`` when a command has ``--plot NAME.png``.
+``docs/recorded/NAME.png`` when a command has ``--plot NAME.png`` (options ``:caption:`` and ``:hide-output:``,
+as for ``{command-figure}``).
 ``python docs/_ext/recorded.py NAME [--command CMD ...] [--mask REGEX ...] [--needs cuda]`` (re)records: it runs the
 commands in a fresh temporary directory, as the test does, and rewrites the file and the plot.
 ``tests/test_docs_recorded.py`` (marker ``recorded``, run by CI, deselected locally) runs every recording
@@ -181,21 +182,30 @@ def record(name: str, commands: list[str] | None = None, masks: tuple[str, ...] 
 
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx entry point: the ``{recorded-output} NAME`` directive."""
+    from command_figure import figure
     from docutils import nodes
+    from docutils.parsers.rst import directives
     from sphinx.util.docutils import SphinxDirective
 
     class RecordedOutput(SphinxDirective):
+        """``{recorded-output} NAME``; ``:caption:`` makes the plot a captioned figure, ``:hide-output:`` shows
+        the commands without their output (the gallery page)."""
+
         required_arguments = 1
+        option_spec = {"caption": directives.unchanged, "hide-output": directives.flag}
 
         def run(self) -> list[nodes.Node]:
             recording = load(self.arguments[0])
             self.env.note_dependency(str(RECORDED / f"{recording.name}.txt"))
-            text = recording.shown()
+            if "hide-output" in self.options:
+                text = "\n".join(f"$ {command}" for command in recording.commands)
+            else:
+                text = recording.shown()
             block = nodes.literal_block(text, text)
             block["language"] = "text"
             result: list[nodes.Node] = [block]
             if recording.plot:
-                result.append(nodes.image(uri=f"/recorded/{recording.plot}", alt=recording.plot))
+                result.append(figure(f"/recorded/{recording.plot}", recording.plot, self.options.get("caption")))
             return result
 
     app.add_directive("recorded-output", RecordedOutput)

@@ -1,4 +1,4 @@
-"""Coordinate check of the user's own torch module (verify/width/custom.py), as shown in docs/verify.md.
+"""Coordinate check of the user's own torch module (verify/width/custom.py), as shown in docs/custom_module.md.
 
 A plain ``nn.Sequential`` built for any width, a role per weight, and muP under SGD + cross-entropy:
 ``verify_module`` re-initialises the role weights, trains one module per seed and width with

@@ -9,8 +9,8 @@ Three experiments (docs/depth.md):
 * ``residual``: feature updates of Depth-muP / CompleteP residual MLPs vs depth.
 Each measurement call goes through ``units`` (``verify.depth.units``): computed directly by default, or read from
 and written to the results store (``abcscale depth-sweep --db``), so a rerun reports the stored values.
-Tolerances (each a measured finite-size effect, see docs/depth.md): slope 3 +- 0.2 (issue 6); width slopes
-+- 0.15 (project default for widths <= 4096); L^3 constant +- 10 % (issue 6); residual depth slopes +- 0.15.
+Tolerances (each a measured finite-size effect, see docs/depth.md): slope 3 +- 0.2; width slopes +- 0.15 (the
+default of every check, for widths <= 4096); L^3 constant +- 10 %; residual depth slopes +- 0.15.
 """
 
 from __future__ import annotations
