@@ -27,8 +27,8 @@ EPILOG = """examples:
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # let exponents like -1/2 be values, not options
-        self._negative_number_matcher = re.compile(r"^-\d+(/\d+)?$|^-\d*\.\d+$")
+        # let numbers and lists starting with a minus sign be values, not options: -1/2, -.5, -1e-3, -64,128
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d)[\d.,/eE+-]*$")
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's own usage errors too)
         self.exit(2, f"abcscale: error: {message}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     default_ratios = "0.5:6:0.5" if args.model == "mlp" else "0.5:4.5:0.25"
     ratios = parse_ratios(args.ratios or default_ratios)
-    if args.plot is not None and not args.plot.strip():
-        raise InputError("--plot needs a file path")
+    if args.plot is not None:
+        from verify.options import PLOT_SUFFIXES, check_output
+
+        check_output("--plot", args.plot, PLOT_SUFFIXES)
     sweep = _sweep_net(args, ratios, seeds, steps) if args.model == "mlp" else _sweep_model(args, ratios, seeds, steps)
     if args.json:
         print_json(sweep.as_dict())
@@ -105,11 +108,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{_title(args, steps)}\n{sweep.table()}")
     if args.plot:
         from numerics.catapult.plot import plot_sweep
+        from theory.outputs import replacing
 
-        try:
-            plot_sweep(args.plot, sweep.curves, sweep.diagram, args.model)
-        except (OSError, ValueError) as err:
-            raise InputError(f"--plot {args.plot!r}: cannot write ({err})") from None
+        with replacing(args.plot) as temporary:
+            plot_sweep(temporary, sweep.curves, sweep.diagram, args.model)
         if not args.json:
             print(f"plot written: {args.plot}")
     return 0
@@ -129,7 +131,16 @@ def _sweep_model(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tup
 
     if args.dps is not None and args.dps < 15:
         raise InputError(f"--dps must be >= 15, got {args.dps}")
+    if args.model == "uv":  # the sample (x, y): lambda_0 ~ 2 x^2 sets every learning rate of the sweep
+        if not 0 < args.x * args.x < math.inf:
+            raise InputError(f"--x {args.x}: need a finite x with 0 < x^2 < inf (the NTK eigenvalue is ~2 x^2)")
+        if not math.isfinite(args.y):
+            raise InputError(f"--y {args.y}: must be a finite number")
     n = (args.n or 10_000) if args.model == "uv" else _int_width(args.n or 1000)
+    if args.model == "quadratic" and isinstance(n, int) and n >= 2:
+        from verify.memory import Size, amount, check_fits, quadratic_model_bytes
+
+        check_fits(quadratic_model_bytes, {"n": Size("--n", n, 2)}, f"the width-{amount(n)} quadratic model")
     return sweep_model(args.model, n, ratios, seeds, steps, x=args.x, y=args.y, linear=args.linear, dps=args.dps,
                        edges=args.edges)
 
@@ -148,8 +159,13 @@ def _sweep_net(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple
 
     from verify.catapult.report import sweep_net
     from verify.catapult.sweep import SweepConfig
+    from verify.memory import Size, amount, catapult_run_bytes, check_fits
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     config = SweepConfig(dataset=args.dataset, inputs=args.inputs, samples=args.samples, width=args.width,
                          depth=args.depth, ratios=ratios, seeds=seeds, steps=steps, ntk_every=args.ntk_every)
+    estimate = functools.partial(catapult_run_bytes, inputs=64 if args.dataset == "digits" else 32)
+    check_fits(estimate, {"width": Size("--width", args.width), "depth": Size("--depth", args.depth, 2),
+                          "samples": Size("--samples", args.samples, 2)},
+               f"one width-{amount(args.width)} depth-{args.depth} net on {args.samples} samples")
+    torch.set_num_threads(min(2, torch.get_num_threads()))
     return sweep_net(config, progress=not args.json)

@@ -28,10 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from abcscale.render import render_report
     from theory.engine import derive
-    from theory.errors import InputError
+    from verify.options import check_horizon
 
-    if not 2 <= args.horizon <= 64:
-        raise InputError(f"--horizon: need 2..64 unrolled steps, got {args.horizon}")
+    check_horizon(args.horizon)
     from theory.depth import DEPTH_PRESETS
 
     if args.spec in DEPTH_PRESETS:

@@ -8,6 +8,7 @@ these presets here, so the command line and Python share one path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from theory.errors import InputError
 from theory.parametrization import Parametrization
 from verify.depth.sweep import DepthRow, format_rows, rows_figure
-from verify.options import PLOT_SUFFIXES, Ints, at_least, check_suffix, parse_ints
+from verify.memory import Size, amount, check_fits, residual_run_bytes
+from verify.options import PLOT_SUFFIXES, Ints, at_least, check_output, parse_ints
 from verify.result import Result
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class DepthPlan:
             bar.close()
         result = DepthCheckResult(self, rows)
         if self.plot:
-            result.plot(self.plot)
+            result.write_figure(self.plot)
         return result
 
 
@@ -128,8 +130,11 @@ def check_depths(spec: str | Parametrization, *, depths: Ints | None = None, wid
     if chosen not in OPTIMIZERS:
         raise InputError(f"--optimizer {chosen}: depth runs support {' and '.join(OPTIMIZERS)}")
     if export is not None:
-        raise InputError(f"--export {export}: depth runs are not stored; use --json for the rows")
-    check_suffix("--plot", plot, PLOT_SUFFIXES)
+        raise InputError(f"--export {export}: depth runs are not stored (the result's rows hold the measurements)")
+    check_output("--plot", plot, PLOT_SUFFIXES)
+    check_fits(functools.partial(residual_run_bytes, adam=int(chosen == "adam")),
+               {"width": Size("--widths", width, MIN_WIDTH), "depth": Size("--depths", depth_list[-1])},
+               f"one width-{amount(width)} depth-{amount(depth_list[-1])} residual net")
     plan = DepthPlan(name, float(DEPTH_PRESETS[name][2]), chosen, depth_list, width, seeds, judged, plot)
     if announce is not None:
         announce(plan.header())
@@ -140,6 +145,9 @@ def _first(widths: Ints) -> int:
     """The first width as given (residual runs train at one width)."""
     text = widths if isinstance(widths, str) else ",".join(str(w) for w in widths)
     try:
-        return int(text.split(",")[0])
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise InputError(f"--widths {text!r}: expected comma-separated integers like 256") from None
+        values = []
+    if not values:
+        raise InputError(f"--widths {text!r}: expected comma-separated integers like 256")
+    return values[0]

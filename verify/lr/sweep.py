@@ -15,6 +15,7 @@ Job keys are deterministic: (config hash, width, seeds, lrs).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Generator
@@ -37,9 +38,13 @@ from verify.options import (
     PLOT_SUFFIXES,
     Ints,
     at_least,
+    check_batch,
     check_data,
+    check_distinct_files,
+    check_output,
+    check_path,
     check_scheduler,
-    check_suffix,
+    check_text,
     parametrization,
     parse_widths,
     positive,
@@ -308,7 +313,7 @@ class LrSweepPlan:
                            len(self.param.layers), self.tolerance)
         result = LrSweepResult(self, sweep, max_fit, opt_fit, edge, width_rows(sweep, self.criterion))
         if self.plot:
-            result.plot(self.plot)
+            result.write_figure(self.plot)
         return result
 
 
@@ -412,10 +417,16 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
     tolerance = positive("--tolerance", tolerance)
     loss_factor = positive("--loss-factor", loss_factor)
     activation_bound = positive("--activation-bound", activation_bound)
+    start_lr = None if start_lr is None else positive("--start-lr", start_lr)
+    precision = positive("--precision", precision)
+    at_least("--grid-points", grid_points, 0)
     check_data(data)
+    check_batch(batch_size, data)
     check_scheduler(scheduler)
-    check_suffix("--plot", plot, PLOT_SUFFIXES)
-    device = check_device(device, workers=workers, scheduler=scheduler)
+    check_output("--plot", plot, PLOT_SUFFIXES)
+    db = check_path("--db", db)
+    check_distinct_files(("--db", db), ("--plot", plot))
+    device = check_device(check_text("--device", device), workers=workers, scheduler=scheduler)
     param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss,
                             activation=activation).with_(lr_exponent=0)
     if param.optimizer.name not in OPTIMIZERS:
@@ -425,6 +436,17 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
         start_lr = 0.1 if param.optimizer.name == "sgd" else 1e-3
     search = SearchSettings(start_lr=start_lr, precision=precision, grid_points=grid_points, target=optimal_by)
     settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data=data)
+    if scheduler is None:  # a scheduler's workers are other machines
+        from verify.memory import Size, amount, check_fits, lr_job_bytes
+
+        widest = width_list[-1]
+        estimate = functools.partial(lr_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
+                                     eval_size=settings.eval_size,
+                                     inputs=64 if data == "digits" else settings.input_dim)
+        check_fits(estimate, {"width": Size("--widths", widest, 2), "seeds": Size("--seeds", seeds),
+                              "batch_size": Size("--batch-size", batch_size),
+                              "layers": Size("--layers", param.hidden_layers)},
+                   f"one width-{amount(widest)} job ({seeds} seeds)", device)
     plan = LrSweepPlan(param, settings, search, rule, width_list, seeds, tolerance, db,
                        derive(param).max_stable_lr_exponent, plot, workers, scheduler, device)
     if announce is not None:
