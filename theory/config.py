@@ -37,6 +37,7 @@ Format (all keys optional except the exponents)::
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -79,6 +80,8 @@ class _Source:
 def load_toml(path: str | Path, *, layers: int | None = None, optimizer: str | None = None,
               loss: str | None = None, activation: str | None = None) -> Parametrization:
     """Parametrization from a TOML file; keyword arguments (from the CLI) override the file."""
+    if not isinstance(path, str | os.PathLike):
+        raise InputError(f"{path!r}: expected the path of a TOML file")
     src = _read(Path(path))
     opt = _optimizer(src, optimizer)
     labels = _labels(src)
@@ -261,6 +264,10 @@ def resolve(spec: str, *, layers: int | None = None, optimizer: str | None = Non
             activation: str | None = None, lr_exponent: object | None = None,
             eps_exponent: object | None = None) -> Parametrization:
     """A preset name or a TOML path, with command-line overrides applied."""
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str):
+        raise InputError(f"{spec!r}: expected a preset name or the path of a TOML file")
     if spec.endswith(".toml") or Path(spec).is_file():
         param = load_toml(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation)
     elif spec in PRESETS:

@@ -136,8 +136,8 @@ def constants_of(spec: str) -> Constants:
 def get_preset(name: str, *, layers: int = 3, optimizer: str | Optimizer = "sgd", loss: str = "ce",
                activation: str = "relu", lr_exponent: object = 0) -> Parametrization:
     """Build preset ``name`` for ``layers`` hidden layers and the given optimizer/loss/activation."""
-    if name not in PRESETS:
-        raise InputError(f"unknown preset {name!r}{suggest(name, tuple(PRESETS))}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}{suggest(str(name), tuple(PRESETS))}")
     if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
         raise InputError(f"--layers: need a positive number of hidden layers, got {layers!r}")
     if layers > 10_000:

@@ -1,7 +1,8 @@
-"""Validation of the options that ``check``, ``verify`` and ``lr-sweep`` share, for the CLI and Python alike.
+"""Validation of the options the commands share, for the CLI and the Python API alike.
 
 Each check raises ``theory.errors.InputError`` with one line naming the option as the command line spells it
-(``--widths``; the Python keyword is the same name with underscores), before anything is trained or written.
+(``--widths``; the Python API rewrites it to the keyword, ``theory.errors.python_terms``), before anything is
+trained or written.
 Torch-free: the command line imports nothing heavy until an option has passed.
 """
 
@@ -144,6 +145,8 @@ def parametrization(spec: str | Parametrization, *, layers: int | None = None, o
     """A preset name or TOML path (``theory.config.resolve``), or a Parametrization, with the overrides applied."""
     from theory.config import resolve
 
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
     if isinstance(spec, str):
         return resolve(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
                        lr_exponent=lr_exponent, eps_exponent=eps_exponent)
