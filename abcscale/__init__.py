@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from os import PathLike
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from theory import config as _config
@@ -99,7 +100,7 @@ resolve = _python_api(tuple)(_config.resolve)
 
 
 @_python_api()
-def parametrization(spec: str | Parametrization, **overrides: Any) -> Parametrization:
+def parametrization(spec: str | PathLike[str] | Parametrization, **overrides: Any) -> Parametrization:
     """A Parametrization from a preset name, a TOML path or an existing object, with overrides
     (layers, loss, optimizer, activation, lr_exponent, eps_exponent)."""
     from verify.options import parametrization as _parametrization
@@ -108,16 +109,16 @@ def parametrization(spec: str | Parametrization, **overrides: Any) -> Parametriz
 
 
 @_python_api()
-def derive(spec: str | Parametrization, horizon: int = 4, **overrides: Any) -> Report:
+def derive(spec: str | PathLike[str] | Parametrization, horizon: int = 4, **overrides: Any) -> Report:
     """Derive every exponent, the regime, the maximal stable LR exponent and the phase diagram."""
+    from theory.engine import check_horizon
     from theory.engine import derive as _derive
-    from verify.options import check_horizon
 
     return _derive(parametrization(spec, **overrides), horizon=check_horizon(horizon))
 
 
 @_python_api()
-def solve(spec: str | Parametrization, **overrides: Any) -> Solution:
+def solve(spec: str | PathLike[str] | Parametrization, **overrides: Any) -> Solution:
     """Per-layer LR exponents giving Theta(1) updates in every layer for this init/loss/optimizer."""
     from theory.solver import solve as _solve
 
@@ -125,7 +126,8 @@ def solve(spec: str | Parametrization, **overrides: Any) -> Solution:
 
 
 @_python_api()
-def equivalent(first: str | Parametrization, second: str | Parametrization, **overrides: Any) -> Equivalence:
+def equivalent(first: str | PathLike[str] | Parametrization, second: str | PathLike[str] | Parametrization,
+               **overrides: Any) -> Equivalence:
     """abc-symmetry check between two parametrizations."""
     from theory.symmetry import equivalent as _equivalent
 
@@ -133,7 +135,7 @@ def equivalent(first: str | Parametrization, second: str | Parametrization, **ov
 
 
 @_python_api(_check_keywords)
-def check(spec: str | Parametrization, **options: Any) -> CheckResult | DepthCheckResult:
+def check(spec: str | PathLike[str] | Parametrization, **options: Any) -> CheckResult | DepthCheckResult:
     """Derive, train across widths, judge every quantity: ``abcscale check`` as a function.
 
     ``options`` are the command's flags as keywords (``verify.width.check.check`` lists them): ``widths``
@@ -146,7 +148,7 @@ def check(spec: str | Parametrization, **options: Any) -> CheckResult | DepthChe
 
 
 @_python_api(_check_keywords)
-def verify(spec: str | Parametrization, **options: Any) -> CheckResult | DepthCheckResult:
+def verify(spec: str | PathLike[str] | Parametrization, **options: Any) -> CheckResult | DepthCheckResult:
     """``abcscale verify`` as a function: ``check`` without the PASS/FAIL verdicts (measured slopes only)."""
     from verify.width.check import check as _check
 
@@ -154,7 +156,7 @@ def verify(spec: str | Parametrization, **options: Any) -> CheckResult | DepthCh
 
 
 @_python_api(_lr_sweep_keywords)
-def lr_sweep(spec: str | Parametrization, **options: Any) -> LrSweepResult:
+def lr_sweep(spec: str | PathLike[str] | Parametrization, **options: Any) -> LrSweepResult:
     """Maximal stable and optimal LR across widths against the engine: ``abcscale lr-sweep`` as a function.
 
     ``options`` are the command's flags as keywords (``verify.lr.sweep.lr_sweep`` lists them)."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from abcscale.commands import COMMAND_MODULES
+from abcscale.commands._common import check_exponent_flags
 from theory.errors import InputError
 
 EPILOG = """examples:
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tune_allocator()
     try:
+        check_exponent_flags(args)
         return int(args.func(args) or 0)
     except InputError as err:
         print(f"abcscale: error: {err}", file=sys.stderr)

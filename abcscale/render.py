@@ -3,6 +3,8 @@ printed as exact rationals)."""
 
 from __future__ import annotations
 
+import sympy
+
 from theory.depth import DEPTH_QUANTITIES, DepthReport, Pair
 from theory.engine import Report
 from theory.exponents import Exponent, format_exponent
@@ -45,7 +47,8 @@ def render_report(report: Report) -> str:
         attained = "" if report.max_stable_attained or report.max_stable_lr_exponent is None else " (not attained)"
         lines.append(f"max stable LR exponent: {_lr_limit(report, report.max_stable_lr_exponent)}{attained}    "
                      f"largest with bounded logits: {_lr_limit(report, report.max_bounded_logits_lr_exponent)}")
-        lines.append("phases over x: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
+        variable = p.lr_exponent.name if isinstance(p.lr_exponent, sympy.Symbol) else "x"
+        lines.append(f"phases over {variable}: " + " | ".join(f"{ph.interval()} {ph.regime}" for ph in report.phases))
     lines.append("")
     if report.regime is not None:
         header = ["layer", "role", "a", "b", "c"] + [title for _, title in COLUMNS] + ["verdict"]

@@ -64,11 +64,11 @@ EXECUTED_BY: dict[str, str] = {
         "tests/verify/test_finite_width_causes.py::"
         "test_correlated_inputs_pass_at_default_widths"
         " (--db in a temporary directory, --json)",
-    "abcscale check ip --base-width 128":
+    "abcscale check ip --base-width 128 --lr 0.1":
         "tests/verify/test_finite_width_causes.py::"
         "test_ip_at_base_width_128_passes_at_wider_widths"
         " (--db in a temporary directory, --json)",
-    "abcscale check ip --base-width 128 --widths 1024,2048,4096":
+    "abcscale check ip --base-width 128 --lr 0.1 --widths 1024,2048,4096":
         "tests/verify/test_finite_width_causes.py::"
         "test_ip_at_base_width_128_passes_at_wider_widths"
         " (--db in a temporary directory, --json)",

@@ -4,20 +4,25 @@ Exponents of sums of positive terms add like ``max`` (no cancellation is assumed
 exponents.  Four value types flow through the same rules:
 ``Fraction`` (fast exact numbers), ``PiecewiseLinear`` (functions of the LR exponent, for phase
 diagrams), ``Tangent`` (the affine piece active at one point of the per-layer LR exponents, for the
-learning-rate LP of ``theory.solver``) and sympy expressions (any other symbols, kept exact).
+learning-rate LP of ``theory.solver``) and any ordered type with ``+`` (``theory.depth``'s pairs).  Sympy
+expressions are refused: nested ``Max``/``Min`` simplification has no bound on its work (it hung on
+exponents in several symbols), so symbols other than one LR exponent never reach the graph
+(``theory.exponents``).
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 import sympy
 
 from theory.piecewise import PiecewiseLinear
 from theory.tangent import Tangent
 
-Value: TypeAlias = Fraction | PiecewiseLinear | sympy.Expr  # (Tangent values pass through untyped)
+# Fraction, PiecewiseLinear, Tangent or theory.depth's Pair: the rules are generic over them (Any, as before:
+# the alias used to name sympy.Expr, which mypy reads as Any)
+Value: TypeAlias = Any
 Maybe: TypeAlias = Value | None  # None = exponent -oo (the quantity is exactly zero)
 
 
@@ -59,8 +64,9 @@ def _fold(values: list[Value], kind: str) -> Value:
             acc = acc.maximum(v) if kind == "max" else acc.minimum(v)
         return acc
     if any(isinstance(v, sympy.Basic) for v in values):
-        return (sympy.Max if kind == "max" else sympy.Min)(*[sympy.sympify(v) for v in values])
-    return max(values) if kind == "max" else min(values)  # type: ignore[type-var]
+        raise TypeError("sympy values in the scale graph: parse exponents with theory.exponents (numbers, or one "
+                        "bare LR symbol carried as a PiecewiseLinear)")
+    return max(values) if kind == "max" else min(values)
 
 
 def to_sympy(value: Maybe, x: sympy.Symbol | None = None) -> sympy.Expr:
@@ -71,7 +77,9 @@ def to_sympy(value: Maybe, x: sympy.Symbol | None = None) -> sympy.Expr:
         return value.to_sympy(x if x is not None else sympy.Symbol("x", real=True))
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
-    return sympy.sympify(value)
+    if isinstance(value, sympy.Rational):
+        return value
+    raise TypeError(f"not an exponent value: {type(value).__name__}")
 
 
 def as_number(value: object) -> Fraction | None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, replace
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,8 @@ def load_toml(path: str | Path, *, layers: int | None = None, optimizer: str | N
         warmup = base.warmup
     return Parametrization(name=labels.get("name", src.path.stem), layers=tuple(out), activation=act,
                            loss=loss_name, optimizer=opt,
-                           lr_exponent=parse_exponent(src.data.get("lr_exponent", 0), src.field("lr_exponent")),
+                           lr_exponent=parse_exponent(src.data.get("lr_exponent", 0), src.field("lr_exponent"),
+                                                       symbol=True),
                            source=labels.get("source", f"file {src.path.name}"), warmup=warmup)
 
 
@@ -260,15 +262,15 @@ def _warmup(src: _Source, count: int) -> tuple[tuple[Exponent, ...], ...]:
                  for s, cs in enumerate(data))
 
 
-def resolve(spec: str, *, layers: int | None = None, optimizer: str | None = None, loss: str | None = None,
-            activation: str | None = None, lr_exponent: object | None = None,
+def resolve(spec: str | PathLike[str], *, layers: int | None = None, optimizer: str | None = None,
+            loss: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
             eps_exponent: object | None = None) -> Parametrization:
     """A preset name or a TOML path, with command-line overrides applied."""
-    if isinstance(spec, os.PathLike):
-        spec = os.fspath(spec)
+    if isinstance(spec, PathLike):
+        spec = str(Path(spec))
     if not isinstance(spec, str):
-        raise InputError(f"{spec!r}: expected a preset name or the path of a TOML file")
-    if spec.endswith(".toml") or Path(spec).is_file():
+        raise InputError(f"spec: expected a preset name or a TOML path, got {type(spec).__name__}")
+    if spec.endswith(".toml") or _is_file(spec):
         param = load_toml(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation)
     elif spec in PRESETS:
         param = get_preset(spec, layers=DEFAULT_HIDDEN_LAYERS if layers is None else layers,
@@ -282,3 +284,11 @@ def resolve(spec: str, *, layers: int | None = None, optimizer: str | None = Non
         param = param.with_(optimizer=replace(param.optimizer,
                                               eps_exponent=parse_exponent(eps_exponent, "--eps-exponent")))
     return param
+
+
+def _is_file(spec: str) -> bool:
+    """Whether ``spec`` names an existing file (a name too long for the file system is not one)."""
+    try:
+        return Path(spec).is_file()
+    except OSError:
+        return False

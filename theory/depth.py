@@ -122,10 +122,9 @@ class ResidualParametrization:
 
 
 def _n(value: Exponent) -> Fraction:
-    number = sympy.nsimplify(value)
-    if not number.is_Rational:
+    if not (isinstance(value, sympy.Basic) and value.is_Rational):  # parsed exponents: no simplification needed
         raise InputError(f"depth derivation needs numeric exponents, got {format_exponent(value)}")
-    return Fraction(int(number.p), int(number.q))
+    return Fraction(int(value.p), int(value.q))
 
 
 DEPTH_PRESETS = {
@@ -289,6 +288,9 @@ def _build(rp: ResidualParametrization, horizon: int) -> nx.DiGraph:
 
 def derive_depth(rp: ResidualParametrization, horizon: int = 4) -> DepthReport:
     """Exponents in n and L of a residual network, its regime in the joint limit (n first, then L)."""
+    from theory.engine import check_horizon
+
+    horizon = check_horizon(horizon)
     width = rp.width
     if len(width.layers) != 3:
         raise InputError("a residual parametrization has three roles: input, hidden (blocks), output")

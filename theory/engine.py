@@ -17,7 +17,8 @@ import networkx as nx
 import sympy
 
 from theory.algebra import Maybe, Value, as_number, to_sympy
-from theory.exponents import Exponent, format_exponent
+from theory.errors import InputError
+from theory.exponents import Exponent, format_exponent, shown
 from theory.graph import build_graph, evaluate
 from theory.parametrization import Parametrization
 from theory.piecewise import PiecewiseLinear
@@ -37,6 +38,17 @@ from theory.regimes import (
 )
 
 DEFAULT_HORIZON = 4
+HORIZONS = range(2, 65)  # unrolled steps the engine accepts: exponents settle by step 2-3, and the graph grows with T
+
+
+def check_horizon(horizon: object, name: str = "horizon") -> int:
+    """``horizon`` as an int in ``HORIZONS``, else InputError naming ``name`` (the keyword, or the CLI's flag)."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int):
+        raise InputError(f"{name}: expected an integer number of unrolled steps ({HORIZONS[0]}..{HORIZONS[-1]}), "
+                         f"got {type(horizon).__name__} {shown(horizon)}")
+    if horizon not in HORIZONS:
+        raise InputError(f"{name}: need {HORIZONS[0]}..{HORIZONS[-1]} unrolled steps, got {shown(horizon)}")
+    return horizon
 
 
 @dataclass
@@ -253,43 +265,38 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
     >>> [(phase.interval(), phase.regime) for phase in report.phases]
     [('(-oo, -1]', 'stable'), ('(-1, -1/2]', 'controlled-divergence'), ('(-1/2, oo)', 'catastrophic')]
     """
+    if not isinstance(param, Parametrization):
+        raise InputError(f"param: expected a Parametrization, got {type(param).__name__}")
+    horizon = check_horizon(horizon)
     top = len(param.layers)
     graph, order = graph_for(param, horizon)
-    x_free = param.lr_exponent.free_symbols
-    others = param.symbols() - x_free
+    # Parametrization admits numbers everywhere and at most one bare symbol as the LR exponent: both paths below
+    # are exact and bounded by the graph's size (no sympy Max/Min, whose simplification had no bound)
+    x_symbol: sympy.Symbol | None = param.lr_exponent if isinstance(param.lr_exponent, sympy.Symbol) else None
+    if param.symbols() - ({x_symbol} if x_symbol is not None else set()):
+        raise InputError("exponents: only the global lr_exponent may be a symbol (one bare name like x)")
     notes: list[str] = []
 
-    # 1) exponents at the given X: exact Fractions, or piecewise-linear in a symbolic X, or sympy
-    x_symbol: sympy.Symbol | None = None
-    if not param.symbols():
+    # 1) exponents at the given X (exact Fractions) and over every X (piecewise-linear in X)
+    pl_values = evaluate(graph, graph_inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
+    if x_symbol is not None:
+        values = pl_values
+    else:
         exact = _exact_fraction(param.lr_exponent)
         values = evaluate(graph, graph_inputs(param, exact, _exact_fraction, horizon), order)
-    elif not others and param.lr_exponent.is_Symbol:
-        x_symbol = param.lr_exponent
-        values = evaluate(graph, graph_inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
-    else:
-        values = evaluate(graph, graph_inputs(param, param.lr_exponent, sympy.sympify, horizon), order)
-        notes.append("exponents depend on symbols " + ", ".join(sorted(map(str, param.symbols())))
-                     + ": regime and phases need numbers")
 
     steps = _steps_table(values, top, horizon, x_symbol)
     pred = predicates(values, top, horizon)
-    regime = classify(pred) if not param.symbols() else None
+    regime = classify(pred) if x_symbol is None else None
 
-    # 2) phase diagram over the global LR exponent (all other exponents numeric)
-    phases: list[Phase] | None = None
-    max_stable: Exponent | None = None
-    attained = False
-    max_bounded: Exponent | None = None
-    if not others:
-        pl_values = evaluate(graph, graph_inputs(param, PiecewiseLinear.identity(), _exact_fraction, horizon), order)
-        phases = phase_diagram(predicates(pl_values, top, horizon))
-        sup, attained, unbounded = sup_where(phases, TRAINABLE)
-        max_stable = sympy.oo if unbounded else _sym(sup)
-        bsup, _, bunbounded = sup_where(phases, (STABLE,))
-        max_bounded = sympy.oo if bunbounded else _sym(bsup)
-        if all(phase.regime == CATASTROPHIC for phase in phases):
-            notes.append("catastrophic at every learning-rate exponent (check the initialisation)")
+    # 2) phase diagram over the global LR exponent
+    phases = phase_diagram(predicates(pl_values, top, horizon))
+    sup, attained, unbounded = sup_where(phases, TRAINABLE)
+    max_stable: Exponent | None = sympy.oo if unbounded else _sym(sup)
+    bsup, _, bunbounded = sup_where(phases, (STABLE,))
+    max_bounded: Exponent | None = sympy.oo if bunbounded else _sym(bsup)
+    if all(phase.regime == CATASTROPHIC for phase in phases):
+        notes.append("catastrophic at every learning-rate exponent (check the initialisation)")
 
     # 3) per-layer summaries at the horizon and at the first step
     layers: list[LayerReport] = []
@@ -300,7 +307,7 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
         verdict = _verdict(vals["feature_update"]) if regime is not None else None
         layers.append(LayerReport(l, layer.role, layer.a, layer.b, layer.c, vals, first, verdict))
 
-    vanishing = {} if others else _vanishing_layers(values, top)
+    vanishing = _vanishing_layers(values, top)
     settled_at = _settled_at(steps, top, horizon) if regime is not None else None
     if regime is not None and settled_at is None:
         notes.append(f"exponents still grow at step {horizon}: the feedback compounds (catastrophic)"

@@ -145,6 +145,13 @@ class Layer:
     zero_init: bool = False
     eps_exponent: Exponent | None = None  # per-layer Adam epsilon override
 
+    def __post_init__(self) -> None:
+        # every exponent exact and bounded, whoever built the layer (TOML, presets, Python): numbers only
+        for name in ("a", "b", "c", "eps_exponent"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_exponent(value, f"layers[{self.index}].{name}"))
+
     @property
     def fan_in_width(self) -> int:
         """1 if the fan-in grows with n (hidden, output), 0 for the input layer (fixed d)."""
@@ -171,6 +178,8 @@ class Parametrization:
     warmup: tuple[tuple[Exponent, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        # the global LR exponent is a number or one bare symbol (the phase diagram's variable), never more
+        object.__setattr__(self, "lr_exponent", parse_exponent(self.lr_exponent, "lr_exponent", symbol=True))
         check_choice("activation", self.activation, tuple(ACTIVATIONS))
         check_choice("loss", self.loss, LOSSES)
         if len(self.layers) < 2:
@@ -178,6 +187,9 @@ class Parametrization:
         for step, cs in enumerate(self.warmup, start=1):
             if len(cs) != len(self.layers):
                 raise InputError(f"warmup step {step}: expected {len(self.layers)} exponents, got {len(cs)}")
+        object.__setattr__(self, "warmup", tuple(
+            tuple(parse_exponent(c, f"warmup[{step}][{i}]") for i, c in enumerate(cs, start=1))
+            for step, cs in enumerate(self.warmup, start=1)))
         for position, layer in enumerate(self.layers, start=1):
             expected: Role = "input" if position == 1 else "output" if position == len(self.layers) else "hidden"
             if layer.index != position or layer.role != expected:
@@ -185,7 +197,7 @@ class Parametrization:
             check_choice(f"alignment of layer {position}", layer.alignment, ALIGNMENTS)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as JSON-ready data, exponents as exact strings ('-1/2', '1/2 - theta').
+        """Every field as JSON-ready data, exponents as exact strings ('-1/2', or 'x' for a symbolic LR exponent).
 
         The one serial form of a parametrization: results stores key their configurations on it, exports and
         measured tables rebuild the parametrization from it (``from_dict(p.to_dict()) == p``).
@@ -220,7 +232,8 @@ class Parametrization:
                                  eps_exponent=_exponent_or_none(l["eps_exponent"])) for l in data["layers"])
             warmup = tuple(tuple(parse_exponent(c, "warmup") for c in cs) for cs in data["warmup"])
             return cls(name=data.get("name", ""), layers=layers, activation=data["activation"], loss=data["loss"],
-                       optimizer=optimizer, lr_exponent=parse_exponent(data["lr_exponent"], "lr_exponent"),
+                       optimizer=optimizer,
+                       lr_exponent=parse_exponent(data["lr_exponent"], "lr_exponent", symbol=True),
                        source=data.get("source", ""), warmup=warmup)
         except (KeyError, TypeError) as err:
             raise InputError(f"parametrization record: missing or malformed field {err}") from None
@@ -243,20 +256,20 @@ class Parametrization:
     def with_(self, **changes: object) -> Parametrization:
         """A copy with some fields replaced (lr_exponent, loss, optimizer, activation, name)."""
         if "lr_exponent" in changes:
-            changes["lr_exponent"] = parse_exponent(changes["lr_exponent"], "lr_exponent")
+            changes["lr_exponent"] = parse_exponent(changes["lr_exponent"], "lr_exponent", symbol=True)
         if isinstance(changes.get("optimizer"), str):
             changes["optimizer"] = Optimizer(str(changes["optimizer"]))
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def with_layers(self, a: list[Exponent] | None = None, b: list[Exponent] | None = None,
                     c: list[Exponent] | None = None) -> Parametrization:
-        """A copy with per-layer a, b or c replaced."""
+        """A copy with per-layer a, b or c replaced (parsed like any exponent: numbers, never ``sympify``-ed)."""
         layers = []
         for i, layer in enumerate(self.layers):
             layers.append(replace(layer,
-                                  a=layer.a if a is None else sympy.sympify(a[i]),
-                                  b=layer.b if b is None else sympy.sympify(b[i]),
-                                  c=layer.c if c is None else sympy.sympify(c[i])))
+                                  a=layer.a if a is None else parse_exponent(a[i], f"a[{i + 1}]"),
+                                  b=layer.b if b is None else parse_exponent(b[i], f"b[{i + 1}]"),
+                                  c=layer.c if c is None else parse_exponent(c[i], f"c[{i + 1}]")))
         return replace(self, layers=tuple(layers))
 
     def symbols(self) -> set[sympy.Symbol]:

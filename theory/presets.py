@@ -152,5 +152,5 @@ def get_preset(name: str, *, layers: int = 3, optimizer: str | Optimizer = "sgd"
         warmup = tuple(tuple(parse_exponent(v, f"warmup c[{i + 1}]") for i, v in enumerate(cs))
                        for cs in preset.warmup(layers))
     return Parametrization(name=name, layers=build_layers(a, b, c), activation=activation, loss=loss,
-                           optimizer=opt, lr_exponent=parse_exponent(lr_exponent, "lr_exponent"),
+                           optimizer=opt, lr_exponent=parse_exponent(lr_exponent, "lr_exponent", symbol=True),
                            source=preset.source, warmup=warmup)

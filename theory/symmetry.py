@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import sympy
-
 from theory.exponents import Exponent, format_exponent
 from theory.parametrization import Parametrization
 
@@ -24,7 +22,8 @@ class Equivalence:
 
 
 def _same(x: Exponent, y: Exponent) -> bool:
-    return bool(sympy.simplify(x - y) == 0)
+    # exponents are exact rationals (or one bare LR symbol): equal iff structurally equal, no simplification
+    return bool(x == y)
 
 
 def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
@@ -42,7 +41,7 @@ def equivalent(first: Parametrization, second: Parametrization) -> Equivalence:
     k = first.optimizer.symmetry_factor
     thetas: list[Exponent] = []
     for la, lb in zip(first.layers, second.layers, strict=True):
-        theta = sympy.simplify(lb.a - la.a)
+        theta = lb.a - la.a
         thetas.append(theta)
         where = f"layer {la.index} ({la.role})"
         if not _same(lb.b, la.b - theta):

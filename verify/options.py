@@ -128,19 +128,8 @@ def check_path(option: str, path: object) -> str:
     return os.fspath(path)
 
 
-HORIZONS = (2, 64)  # training steps the engine's graph may unroll
-
-
-def check_horizon(horizon: object) -> int:
-    """``horizon`` if it is an integer number of unrolled steps in 2..64."""
-    low, high = HORIZONS
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or not low <= horizon <= high:
-        raise InputError(f"--horizon: need {low}..{high} unrolled steps, got {horizon!r}")
-    return horizon
-
-
-def parametrization(spec: str | Parametrization, *, layers: int | None = None, optimizer: str | None = None,
-                    loss: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
+def parametrization(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None,
+                    optimizer: str | None = None, loss: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
                     eps_exponent: object | None = None) -> Parametrization:
     """A preset name or TOML path (``theory.config.resolve``), or a Parametrization, with the overrides applied."""
     from theory.config import resolve

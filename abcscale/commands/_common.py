@@ -7,11 +7,28 @@ import sys
 from typing import Any
 
 from theory.config import resolve
+from theory.exponents import parse_exponent
 from theory.parametrization import ACTIVATIONS, LOSSES, OPTIMIZERS, Parametrization
 from theory.presets import PRESETS
 from theory.terminal import strict_json, text_table
 
-__all__ = ["add_parametrization_args", "parametrization_from", "print_json", "text_table"]
+__all__ = ["add_parametrization_args", "check_exponent_flags", "parametrization_from", "print_json", "text_table"]
+
+LR_EXPONENT_HELP = ("global LR exponent on top of the per-layer ones: layer l trains with eta n^X n^-c_l; a number "
+                    "(-1/2, 0.5, 1/2 - 1/3; within +-1000) or one bare name such as x for the phase diagram over it "
+                    "(not an expression in names: docs/parametrizations.md#exponents)")
+
+
+EXPONENT_FLAGS = (("lr_exponent", "--lr-exponent", True), ("eps_exponent", "--eps-exponent", False))
+
+
+def check_exponent_flags(args: argparse.Namespace) -> None:
+    """Refuse a malformed ``--lr-exponent`` / ``--eps-exponent`` (InputError naming the flag) before the command
+    runs: before it imports torch or opens a database, so a bad exponent costs a second and writes nothing."""
+    for attr, flag, symbol in EXPONENT_FLAGS:
+        text = getattr(args, attr, None)
+        if isinstance(text, str):
+            parse_exponent(text, flag, symbol=symbol)
 
 
 def add_parametrization_args(parser: argparse.ArgumentParser, *, lr_help: str | None = None,
@@ -25,10 +42,8 @@ def add_parametrization_args(parser: argparse.ArgumentParser, *, lr_help: str | 
     parser.add_argument("--activation", metavar="|".join(ACTIVATIONS), help="activation (default relu)")
     if not with_lr:
         return
-    parser.add_argument("--lr-exponent", metavar="X", help=lr_help or (
-        "global LR exponent on top of the per-layer ones: layer l trains with eta n^X n^-c_l; "
-        "a number like -1/2, or a symbol like x for the phase diagram"))
-    parser.add_argument("--eps-exponent", metavar="E", help="Adam epsilon = eps n^-E (default: negligible)")
+    parser.add_argument("--lr-exponent", metavar="X", help=lr_help or LR_EXPONENT_HELP)
+    parser.add_argument("--eps-exponent", metavar="E", help="Adam epsilon = eps n^-E, E a number (default: negligible)")
 
 
 def parametrization_from(args: argparse.Namespace) -> Parametrization:

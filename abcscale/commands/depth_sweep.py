@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abcscale.commands._common import print_json
 from theory.errors import InputError
+
+if TYPE_CHECKING:  # torch comes with them: imported when the sweep runs
+    from verify.depth.sweep import DepthRow
+    from verify.runs.store import Store
 
 DESCRIPTION = """Measure depth scaling in torch and judge it against the theory (docs/depth.md).
 experiments:
@@ -38,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alphas", default="0.5,1", help="residual: branch exponents alpha (default 0.5,1)")
     p.add_argument("--optimizers", default="sgd,adam", help="residual: sgd, adam or both (default sgd,adam)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--db", default="abcscale.db", help="SQLite results file: measurements are stored there and a "
+                   "rerun reads the finished ones back (default abcscale.db)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", metavar="PATH", help="write a PNG of measured slopes with CIs against predictions")
     p.set_defaults(func=run)
@@ -121,12 +127,13 @@ def _check_memory(experiment: str, parsed: dict[str, Any], layers: int) -> None:
                f"one width-{amount(width)} depth-{amount(depth)} residual net")
 
 
-def run(args: argparse.Namespace) -> int:
-    opts = _parse(args)  # validate everything before any heavy import or work
+def _measure(args: argparse.Namespace, opts: dict[str, Any], store: Store) -> list[DepthRow]:
+    """Run the experiment through ``store`` (finished units are read back, new ones written)."""
     import torch
     from tqdm import tqdm
 
-    from verify.depth.sweep import format_rows, rows_figure, run_experiment, summary_line
+    from verify.depth.sweep import run_experiment
+    from verify.depth.units import StoredUnits
 
     torch.set_num_threads(args.threads)
     bar = tqdm(disable=args.json, desc="depth-sweep", bar_format="{desc}: {elapsed}")
@@ -137,8 +144,22 @@ def run(args: argparse.Namespace) -> int:
 
     rows = run_experiment(args.experiment, widths=opts["widths"], seeds=opts["seeds"], depths=opts.get("depths"),
                           layers=args.layers, alphas=opts.get("alphas"), optimizers=opts.get("optimizers"),
-                          progress=progress)
+                          progress=progress, units=StoredUnits(store))
     bar.close()
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = _parse(args)  # validate everything before any heavy import or work
+    from verify.runs.store import Store
+
+    store = Store(args.db)  # a file that is not a results database: one line, before any work
+    try:
+        rows = _measure(args, opts, store)
+    finally:
+        store.close()
+    from verify.depth.sweep import format_rows, rows_figure, summary_line
+
     if args.plot:
         from theory.outputs import save_figure
 

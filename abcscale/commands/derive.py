@@ -27,10 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from abcscale.render import render_report
-    from theory.engine import derive
-    from verify.options import check_horizon
+    from theory.engine import check_horizon, derive
 
-    check_horizon(args.horizon)
+    check_horizon(args.horizon, "--horizon")
     from theory.depth import DEPTH_PRESETS
 
     if args.spec in DEPTH_PRESETS:

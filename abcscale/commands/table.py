@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--optimizer", metavar="|".join(OPTIMIZERS), help="optimizer of PRESET|FILE (default sgd)")
     model.add_argument("--loss", metavar="|".join(LOSSES), help="loss of PRESET|FILE (default ce)")
     model.add_argument("--activation", metavar="|".join(ACTIVATIONS), help="activation (default relu)")
-    model.add_argument("--lr-exponent", metavar="X", help="global LR exponent x (learning rate eta n^x n^-c_l)")
+    model.add_argument("--lr-exponent", metavar="X", help="global LR exponent x (learning rate eta n^x n^-c_l): a "
+                       "number, or one bare name such as x (docs/parametrizations.md#exponents)")
     out = p.add_argument_group("output")
     out.add_argument("--format", default=None, metavar="latex|markdown|csv|json", help="default markdown")
     out.add_argument("--json", action="store_true", help="same as --format json")

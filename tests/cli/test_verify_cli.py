@@ -21,7 +21,7 @@ TINY = ["--widths", "16,32", "--seeds", "2", "--steps", "1", "--base-width", "16
     (["--loss", "hinge"], "loss"),
     (["--optimizer", "adafactor"], "adafactor"),
     (["--export", "out.txt"], "--export"),
-    (["--lr-exponent=1/0"], "lr_exponent"),
+    (["--lr-exponent=1/0"], "--lr-exponent"),
     (["--device", "tpu"], "--device"),
     (["--device", "cuda:99"], "--device"),
     (["--device", "cuda", "--workers", "2"], "--workers 1"),

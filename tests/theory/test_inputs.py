@@ -13,7 +13,7 @@ from theory.exponents import format_exponent, parse_exponent
 from theory.presets import get_preset
 
 
-@given(st.fractions(max_denominator=50))
+@given(st.fractions(min_value=-1000, max_value=1000, max_denominator=50))
 def test_rationals_round_trip(value):
     text = format_exponent(parse_exponent(str(value)))
     assert parse_exponent(text) == sympy.Rational(value.numerator, value.denominator)
@@ -37,7 +37,15 @@ def test_non_finite_or_malformed_exponents_are_rejected(bad):
 
 def test_floats_are_read_exactly():
     assert parse_exponent(0.5) == sympy.Rational(1, 2) and parse_exponent("-0.25") == sympy.Rational(-1, 4)
-    assert parse_exponent("1/2 - theta").free_symbols
+
+
+def test_only_the_lr_exponent_may_be_one_bare_symbol():
+    # a, b, c and epsilon are numbers; the global LR exponent may be one name (the phase diagram's variable)
+    assert parse_exponent(" ( x ) ", "lr_exponent", symbol=True) == sympy.Symbol("x", real=True)
+    with pytest.raises(InputError, match="must be numbers"):
+        parse_exponent("1/2 - theta", "b[2]")
+    with pytest.raises(InputError, match="one bare name"):
+        parse_exponent("1/2 - x", "lr_exponent", symbol=True)
 
 
 def write(tmp_path, text, name="p.toml"):

@@ -285,7 +285,7 @@ def test_ip_readout_update_inflates_the_backward_at_the_base_width() -> None:
     1024 the same (the engine's equal exponents at every step).  Freezing only the readout (a learning rate of 0
     for its first update, through the warm-up schedule) takes most of the excess away.  Later updates of the
     lower layers integrate these inflated gradients, so their slopes bend below the engine's at 128..1024
-    (`check ip --base-width 128`: feature_update layer 1 step 3)."""
+    (`check ip --base-width 128 --lr 0.1`: feature_update layer 1 step 3)."""
     ip, _ = choose_lr_exponent(resolve("ip"), None)
     frozen = ip.with_(warmup=(tuple(layer.c for layer in ip.layers),))  # the same exponents for update 1 ...
     eta0 = TrainSettings().eta0("sgd")  # ... at eta0 except the readout's
@@ -339,10 +339,11 @@ def test_correlated_inputs_pass_at_default_widths(tmp_path: Path, capsys: pytest
 @pytest.mark.slow
 def test_ip_at_base_width_128_passes_at_wider_widths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """IP at n0 = 128 fails the input layer's feature change at step 3 (about -1.34 against -1) at 128..1024 and
-    passes every row at 1024..4096, where the readout's update no longer adds to the backward pass."""
-    out = _check(tmp_path, capsys, "ip", "--base-width", "128")
-    assert _failed(out) == {("feature_update", 1, 3)}
-    assert _failed(_check(tmp_path, capsys, "ip", "--base-width", "128", "--widths", "1024,2048,4096")) == set()
+    passes every row at 1024..4096, where the readout's update no longer adds to the backward pass.  eta0 = 0.1,
+    SGD+CE's default at n0 = 128 (the ip preset's own constants, base width 1 and eta0 0.01, pass every row)."""
+    flags = ("ip", "--base-width", "128", "--lr", "0.1")
+    assert _failed(_check(tmp_path, capsys, *flags)) == {("feature_update", 1, 3)}
+    assert _failed(_check(tmp_path, capsys, *flags, "--widths", "1024,2048,4096")) == set()
 
 
 # --- NTK with Muon: a chain of late crossovers ------------------------------------------------------------------

@@ -60,3 +60,11 @@ def test_symbolic_exponent_is_rejected() -> None:
     param = get_preset("sp", layers=1).with_(lr_exponent="x")
     with pytest.raises(InputError, match="lr_exponent"):
         layer_scales(param, 64, base_width=128, input_dim=8, output_dim=3, lr=0.1)
+
+
+def test_a_width_power_that_overflows_a_float_is_one_line() -> None:
+    # exponents up to +-1000 parse; 8^1000 (width 1024 over base 128) is beyond a float: one line, not inf or NaN
+    param = get_preset("sp", layers=1).with_(lr_exponent=1000)
+    assert layer_scales(param, 256, base_width=128, input_dim=8, output_dim=3, lr=0.1)[0].lr > 1e300
+    with pytest.raises(InputError, match="learning rate at width 1024 overflows a float"):
+        layer_scales(param, 1024, base_width=128, input_dim=8, output_dim=3, lr=0.1)

@@ -10,7 +10,7 @@ import sympy
 from theory.config import resolve
 from theory.engine import Report, derive
 from theory.errors import InputError
-from theory.exponents import format_exponent
+from theory.exponents import format_exponent, parse_exponent
 from theory.parametrization import Parametrization
 from theory.quantities import BY_NAME, QUANTITIES
 from theory.regimes import Phase
@@ -51,7 +51,8 @@ def grid_table(specs: Sequence[str | Parametrization], optimizers: Sequence[str]
                 row.append(cell_for(derive(param, horizon=horizon), quantity, layer))
         rows.append([Text(name), *row])
     where = "" if layer is None else f" at layer {layer}"
-    x = "" if lr_exponent is None else f", global LR exponent x = {format_exponent(sympy.sympify(lr_exponent))}"
+    shown = None if lr_exponent is None else format_exponent(parse_exponent(lr_exponent, "lr_exponent", symbol=True))
+    x = "" if shown is None else f", global LR exponent x = {shown}"
     columns = [Column("parametrization")] + [Column(loss, optimizer) for optimizer in optimizers for loss in losses]
     return Table(title=f"{quantity}{where} (width exponents){x}", columns=columns, rows=rows,
                  label=f"tab:{quantity.replace('_', '-')}")

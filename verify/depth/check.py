@@ -9,6 +9,7 @@ these presets here, so the command line and Python share one path.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,15 +107,15 @@ class DepthCheckResult(Result):
                 f"{failed} FAIL; depths {','.join(map(str, self.plan.depths))}; width {self.plan.width}>")
 
 
-def check_depths(spec: str | Parametrization, *, depths: Ints | None = None, widths: Ints | None = None,
-                 seeds: int = 8, optimizer: str | None = None, export: str | None = None, plot: str | None = None,
+def check_depths(spec: str | os.PathLike[str] | Parametrization, *, depths: Ints | None = None,
+                 widths: Ints | None = None, seeds: int = 8, optimizer: str | None = None, export: str | None = None, plot: str | None = None,
                  judged: bool = True, progress: bool = False,
                  announce: Callable[[str], None] | None = None) -> DepthCheckResult:
     """Validate, train the residual preset ``spec`` across ``depths`` and judge the slopes in L."""
     from theory.depth import DEPTH_PRESETS
     from theory.parametrization import suggest
 
-    name = spec if isinstance(spec, str) else spec.name
+    name = os.fspath(spec) if isinstance(spec, str | os.PathLike) else spec.name
     if name not in DEPTH_PRESETS:
         raise InputError(f"--depths: needs a residual preset ({', '.join(DEPTH_PRESETS)}), got {name!r}"
                          f"{suggest(name, tuple(DEPTH_PRESETS))}")

@@ -7,6 +7,8 @@ Three experiments (docs/depth.md):
 * ``ip``: first-step pre-activation exponents in width of IP and IP-LLR against the engine, and whether
   IP, IP-LLR and muP leave their initial loss;
 * ``residual``: feature updates of Depth-muP / CompleteP residual MLPs vs depth.
+Each measurement call goes through ``units`` (``verify.depth.units``): computed directly by default, or read from
+and written to the results store (``abcscale depth-sweep --db``), so a rerun reports the stored values.
 Tolerances (each a measured finite-size effect, see docs/depth.md): slope 3 +- 0.2 (issue 6); width slopes
 +- 0.15 (project default for widths <= 4096); L^3 constant +- 10 % (issue 6); residual depth slopes +- 0.15.
 """
@@ -15,16 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from theory.errors import InputError
 from theory.terminal import text_table
+from verify.depth.units import Units, Values, compute_only
 from verify.fit import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, fit_slope
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from theory.parametrization import Parametrization
+    from verify.depth.residual import ResidualConfig
 
 SLOPE3_TOL = 0.2
 WIDTH_TOL = 0.15
@@ -76,10 +83,38 @@ def _quiet(_: str) -> None:
     return None
 
 
-def mlp_l3(depths: list[int], widths: list[int], seeds: list[int], progress: Progress = _quiet) -> list[DepthRow]:
+def _l3_values(depth: int, width: int, seeds: list[int]) -> Values:
+    from verify.depth.l3 import one_step_changes
+
+    return {"preactivation_change": one_step_changes(depth, width, seeds)}
+
+
+def _ip_values(param: Parametrization, width: int, seeds: list[int], *, lr: float, first_lr: float | None,
+               steps: int) -> Values:
+    from verify.depth.ip import run_ip
+
+    run = run_ip(param, width, seeds, lr=lr, first_lr=first_lr, steps=steps)
+    return {"first_step": run.first_step, "loss": run.losses}
+
+
+def _ip_settings(param: Parametrization, lr: float, first_lr: float | None, steps: int) -> dict[str, Any]:
+    from verify.depth.ip import BASE_WIDTH, BATCH
+
+    return {"parametrization": param.training_dict(), "lr": lr, "first_lr": first_lr, "steps": steps,
+            "base_width": BASE_WIDTH, "batch": BATCH, "data_seed": 0}
+
+
+def _residual_values(cfg: ResidualConfig, width: int, depth: int, seeds: list[int]) -> Values:
+    from verify.depth.residual import residual_updates
+
+    return {q: v[:, None] for q, v in residual_updates(cfg, width, depth, seeds).items()}
+
+
+def mlp_l3(depths: list[int], widths: list[int], seeds: list[int], progress: Progress = _quiet,
+           units: Units = compute_only) -> list[DepthRow]:
     """Slope in L at each width, slope in n at each L, and measured/recursion S_L at the largest width."""
     from numerics.depth.law import fitted_exponent, last_layer_change
-    from verify.depth.l3 import one_step_changes
+    from verify.depth.l3 import DEFAULT_ETA0
 
     if len(depths) < 2:
         raise InputError("--depths: need at least 2 depths to fit a slope")
@@ -90,7 +125,8 @@ def mlp_l3(depths: list[int], widths: list[int], seeds: list[int], progress: Pro
     for n in widths:
         for L in depths:
             progress(f"mlp-l3 L={L} n={n}")
-            values[(n, L)] = one_step_changes(L, n, seeds)[:, -1]
+            values[(n, L)] = units("mlp-l3", {"eta0": DEFAULT_ETA0, "dtype": "float32"}, n, L, seeds,
+                                   partial(_l3_values, L, n))["preactivation_change"][:, -1]
     theory = {L: float(last_layer_change(L)) for L in depths}
     local = fitted_exponent(depths, [theory[L] for L in depths])
     rows = []
@@ -114,11 +150,10 @@ def mlp_l3(depths: list[int], widths: list[int], seeds: list[int], progress: Pro
 
 
 def ip(layers: int, widths: list[int], seeds: list[int], train_width: int,
-       progress: Progress = _quiet) -> list[DepthRow]:
+       progress: Progress = _quiet, units: Units = compute_only) -> list[DepthRow]:
     """First-step exponents of IP and IP-LLR per layer vs the engine; loss after 60 steps of IP, IP-LLR, muP."""
     from theory.engine import derive
     from theory.presets import get_preset
-    from verify.depth.ip import run_ip
 
     if len(widths) < 2:
         raise InputError("--widths: need at least 2 widths to fit a slope")
@@ -129,7 +164,9 @@ def ip(layers: int, widths: list[int], seeds: list[int], train_width: int,
         runs = []
         for n in widths:
             progress(f"{name} L={layers} n={n}")
-            runs.append(run_ip(param, n, seeds, lr=IP_LR, first_lr=first_lr).first_step)
+            runs.append(units("ip", _ip_settings(param, IP_LR, first_lr, 1), n, layers, seeds,
+                              partial(_ip_values, param, n, lr=IP_LR, first_lr=first_lr, steps=1),
+                              batched=True)["first_step"])
         data = np.stack(runs, axis=2)  # seeds, layers, widths
         for i, layer in enumerate(report.layers):
             predicted = layer.first_step["preactivation_update"]
@@ -143,8 +180,11 @@ def ip(layers: int, widths: list[int], seeds: list[int], train_width: int,
                                                          ("mup", MUP_LR, None)]
     for name, lr, warm_lr in trainings:
         progress(f"train {name} L={layers} n={train_width}")
-        run = run_ip(get_preset(name, layers=layers), train_width, seeds, lr=lr, first_lr=warm_lr, steps=IP_STEPS)
-        drop = run.losses[:, 0] - run.losses[:, -1]
+        param = get_preset(name, layers=layers)
+        losses = units("ip", _ip_settings(param, lr, warm_lr, IP_STEPS), train_width, layers, seeds,
+                       partial(_ip_values, param, train_width, lr=lr, first_lr=warm_lr, steps=IP_STEPS),
+                       batched=True)["loss"]
+        drop = losses[:, 0] - losses[:, -1]
         measured = float(np.mean(drop)) if np.isfinite(drop).all() else None
         item = f"loss drop after {IP_STEPS} steps, n={train_width}"
         if name == "ip" and layers >= 3:
@@ -166,9 +206,9 @@ def _max(x: np.ndarray) -> float | None:
 
 
 def residual(depths: list[int], width: int, seeds: list[int], alphas: list[float], optimizers: list[str],
-             progress: Progress = _quiet) -> list[DepthRow]:
+             progress: Progress = _quiet, units: Units = compute_only) -> list[DepthRow]:
     """Depth slopes of stream/block/effective feature updates for each (alpha, optimizer)."""
-    from verify.depth.residual import QUANTITIES, ResidualConfig, predicted_slope, residual_updates
+    from verify.depth.residual import QUANTITIES, ResidualConfig, predicted_slope
 
     if len(depths) < 2:
         raise InputError("--depths: need at least 2 depths to fit a slope")
@@ -179,7 +219,9 @@ def residual(depths: list[int], width: int, seeds: list[int], alphas: list[float
             per_depth = []
             for L in depths:
                 progress(f"residual alpha={alpha:g} {opt} L={L}")
-                per_depth.append(residual_updates(cfg, width, L, seeds))
+                values = units("residual", {**asdict(cfg), "eta": cfg.eta, "data_seed": 0}, width, L, seeds,
+                               partial(_residual_values, cfg, width, L))
+                per_depth.append({q: v[:, 0] for q, v in values.items()})
             for q in QUANTITIES:
                 fit = fit_slope(depths, np.stack([d[q] for d in per_depth], axis=1))
                 rows.append(_row(f"residual alpha={alpha:g} {opt}", f"{q} update slope in L, n={width}",
@@ -192,18 +234,19 @@ EXPERIMENTS = ("mlp-l3", "ip", "residual")
 
 def run_experiment(experiment: str, *, widths: list[int], seeds: list[int], depths: list[int] | None = None,
                    layers: int = 3, alphas: list[float] | None = None, optimizers: list[str] | None = None,
-                   progress: Progress = _quiet) -> list[DepthRow]:
+                   progress: Progress = _quiet, units: Units = compute_only) -> list[DepthRow]:
     """One of ``EXPERIMENTS`` by name: ``mlp_l3`` and ``residual`` take ``depths`` (residual: the first width,
-    ``alphas``, ``optimizers``); ``ip`` takes ``layers`` and trains its losses at 4 x max(first width, 256)."""
+    ``alphas``, ``optimizers``); ``ip`` takes ``layers`` and trains its losses at 4 x max(first width, 256).
+    ``units``: ``verify.depth.units.StoredUnits(store)`` to read and write the results store."""
     if experiment == "ip":
-        return ip(layers, widths, seeds, max(widths[0], 256) * 4, progress)
+        return ip(layers, widths, seeds, max(widths[0], 256) * 4, progress, units)
     if depths is None:
         raise InputError(f"{experiment}: needs depths")
     if experiment == "mlp-l3":
-        return mlp_l3(depths, widths, seeds, progress)
+        return mlp_l3(depths, widths, seeds, progress, units)
     if experiment == "residual":
         return residual(depths, widths[0], seeds, [0.5, 1.0] if alphas is None else alphas,
-                        ["sgd", "adam"] if optimizers is None else optimizers, progress)
+                        ["sgd", "adam"] if optimizers is None else optimizers, progress, units)
     raise InputError(f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {experiment!r}")
 
 

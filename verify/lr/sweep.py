@@ -5,7 +5,9 @@ the optimal-eta grid).  A round's requests are first looked up in the store (fin
 repeated: reruns are idempotent and resume); the missing ones become ``LrJob``s submitted to the Executor,
 at most ``in_flight`` at a time, widest width first.  The driver writes each job's records to the store the
 moment its future completes, so a worker or driver killed mid-sweep loses only the trainings in flight.
-Job keys are deterministic: (config hash, width, seeds, lrs).
+Job keys are deterministic: (config hash, width, seeds, lrs).  Before submitting a job the driver claims its
+(width, seed, lr) runs in the store (``Store.claim``): another process's runs are waited for and read, not
+trained again, unless its lease expires (it died), and then they are trained here.
 
 ``lr_sweep(spec, ...)`` is ``abcscale lr-sweep`` as a library: it validates every option (one-line
 ``InputError``), runs the sweep through the store, fits the exponents of the maximal stable and optimal LR
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import time
 from collections import Counter
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import sympy
@@ -52,7 +56,7 @@ from verify.options import (
 from verify.result import Result
 from verify.runs.executors import InlineExecutor, executor_for, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
-from verify.runs.store import Store
+from verify.runs.store import POLL_SECONDS, Store
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,8 +109,12 @@ class _Pending:
 def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int], seeds: list[int],
                  store: Store, *, criterion: Criterion | None = None, search: SearchSettings | None = None,
                  executor: Executor | None = None, in_flight: int = 1, progress: bool = True,
-                 on_result: Callable[[LrJobResult], None] | None = None, device: str = "cpu") -> SweepResult:
-    """Search every width (resuming from ``store``), training on ``device``; return the per-width results."""
+                 on_result: Callable[[LrJobResult], None] | None = None, device: str = "cpu",
+                 poll: float = POLL_SECONDS) -> SweepResult:
+    """Search every width (resuming from ``store``), training on ``device``; return the per-width results.
+
+    Each job's (width, seed, lr) runs are claimed in the store first: runs another process holds are waited
+    for (looked at again every ``poll`` seconds) and read from the store when it has written them."""
     from tqdm import tqdm
 
     criterion = criterion or Criterion()
@@ -128,7 +136,7 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
             if missing:
                 ms, ml = tuple(s for s, _ in missing), tuple(lr for _, lr in missing)
                 queue.append(LrJob(param, width, ms, ml, settings, device))
-                state.outstanding += 1
+                state.outstanding += len(missing)
 
     def advance(width: int) -> None:
         """Feed finished rounds to the search until one needs training (or the search ends)."""
@@ -143,25 +151,49 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
                 return
             start_round(width, requests)
 
+    def runs_of(job: LrJob) -> list[tuple[int, int, float]]:
+        return [(job.width, seed, lr) for seed, lr in zip(job.seeds, job.lrs, strict=True)]
+
+    def part(job: LrJob, runs: list[Any]) -> LrJob:
+        return replace(job, seeds=tuple(seed for _, seed, _ in runs), lrs=tuple(lr for _, _, lr in runs))
+
     for width in sorted(widths, reverse=True):
         search_gen = width_search(width, list(seeds), criterion, search)
         pending[width] = _Pending(search_gen, [], 0)
         start_round(width, next(search_gen))
         advance(width)
-    running: dict[Future[LrJobResult], int] = {}
+    running: dict[Future[LrJobResult], LrJob] = {}
+    waiting: list[LrJob] = []  # runs another process holds: looked at again every ``poll`` seconds
+    looked = time.monotonic()
     try:
-        while queue or running:
+        while queue or running or waiting:
             queue.sort(key=lambda j: -j.width)
             while queue and len(running) < max(1, in_flight):
                 job = queue.pop(0)
-                key = job_key(config, job.width, job.seeds, job.lrs)
-                out.keys.append(key)
-                running[_submit(runner, job, key)] = job.width
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                claim = store.claim("lr-sweep", config, runs_of(job))
+                if claim.busy:
+                    waiting.append(part(job, claim.busy))
+                if claim.claimed:
+                    job = part(job, claim.claimed)
+                    key = job_key(config, job.width, job.seeds, job.lrs)
+                    out.keys.append(key)
+                    running[_submit(runner, job, key)] = job
+                if claim.done:  # trained by another process meanwhile: read, as a resumed run
+                    state = pending[job.width]
+                    done_job = part(job, claim.done)
+                    _lookup(store, config, job.width, (done_job.seeds, done_job.lrs), state.records)
+                    out.reused += len(claim.done)
+                    state.outstanding -= len(claim.done)
+                    advance(job.width)
+            if running:
+                done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
+            else:
+                done = set()
+                time.sleep(max(0.0, poll - (time.monotonic() - looked)))
             for future in done:
-                width = running.pop(future)
                 result = future.result()
                 store.write_lr(config, result)
+                width = running.pop(future).width
                 out.trained += 1
                 bar.update(1)
                 bar.set_postfix_str(f"n={width} widths done {len(out.results)}/{len(widths)}")
@@ -169,11 +201,15 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
                     on_result(result)
                 state = pending[width]
                 state.records.extend(result.records)
-                state.outstanding -= 1
+                state.outstanding -= len(result.records)
                 advance(width)
+            if waiting and time.monotonic() - looked >= poll:
+                queue[:0], waiting = waiting, []
+                looked = time.monotonic()
     finally:
         for future in running:
             future.cancel()
+        store.release("lr-sweep", config, [run for job in running.values() for run in runs_of(job)])
         bar.close()
     return out
 
@@ -389,7 +425,7 @@ class LrSweepResult(Result):
                 f"widths {','.join(map(str, self.sweep.widths))}; {self.plan.seeds} seeds>")
 
 
-def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
+def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None, loss: str | None = None,
              optimizer: str | None = None, activation: str | None = None, widths: Ints | None = None,
              seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH_SIZE,
              base_width: int = DEFAULT_BASE_WIDTH, data: str = "synthetic", criterion: str = "loss",

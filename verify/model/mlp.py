@@ -57,10 +57,18 @@ class LayerScale:
 def _number(value: Exponent, what: str) -> float:
     """The exponent as a float (sympy's exact-to-float conversion took ~2 ms per job, a tenth of a
     width-128 job: cached, since every width and seed of a sweep asks for the same few exponents)."""
-    value = parse_exponent(value, what)
+    value = parse_exponent(value, what, symbol=True)
     if value.free_symbols:
         raise InputError(f"{what}: exponent {format_exponent(value)} is symbolic; give it a number to train")
     return float(to_fraction(value))
+
+
+def _power(ratio: float, exponent: float) -> float:
+    """ratio ** exponent, inf where it overflows (``_check_finite`` turns that into one line)."""
+    try:
+        return ratio**exponent
+    except OverflowError:
+        return math.inf
 
 
 def layer_scales(param: Parametrization, width: int, *, base_width: int, input_dim: int, output_dim: int,
@@ -85,15 +93,27 @@ def layer_scales(param: Parametrization, width: int, *, base_width: int, input_d
         c = _number(layer.c, f"c[{layer.index}]")
         eta_warm = lr if warmup_lr is None else warmup_lr if isinstance(warmup_lr, float | int) else \
             warmup_lr[layer.index - 1]
-        warmup = tuple(eta_warm * ratio ** (x - _number(param.c_at(layer.index, t), f"warmup c[{layer.index}]"))
+        warmup = tuple(eta_warm * _power(ratio, x - _number(param.c_at(layer.index, t), f"warmup c[{layer.index}]"))
                        for t in range(1, len(param.warmup) + 1))
         eps_exp = layer.eps_exponent if layer.eps_exponent is not None else param.optimizer.eps_exponent
-        layer_eps = eps if eps_exp is None else eps * ratio ** (-_number(eps_exp, f"eps_exponent[{layer.index}]"))
-        out.append(LayerScale(fan_in=fan_in, fan_out=fan_out, multiplier=ratio ** (-a),
-                              init_std=gain * ratio ** (-b) / math.sqrt(fan_in_base),
-                              lr=lr * ratio ** (x - c), eps=layer_eps, zero_init=layer.zero_init,
+        layer_eps = eps if eps_exp is None else eps * _power(ratio, -_number(eps_exp, f"eps_exponent[{layer.index}]"))
+        out.append(LayerScale(fan_in=fan_in, fan_out=fan_out, multiplier=_power(ratio, -a),
+                              init_std=gain * _power(ratio, -b) / math.sqrt(fan_in_base),
+                              lr=lr * _power(ratio, x - c), eps=layer_eps, zero_init=layer.zero_init,
                               warmup_lrs=warmup))
+    _check_finite(out, param, width)
     return out
+
+
+def _check_finite(scales: list[LayerScale], param: Parametrization, width: int) -> None:
+    """One line, not a NaN training, when a width power overflows a float (exponents up to +-1000 parse)."""
+    for layer, scale in zip(param.layers, scales, strict=True):
+        numbers = [("multiplier", scale.multiplier), ("init std", scale.init_std), ("learning rate", scale.lr),
+                   ("epsilon", scale.eps), *(("warm-up learning rate", v) for v in scale.warmup_lrs)]
+        for what, number in numbers:
+            if not math.isfinite(number):
+                raise InputError(f"layer {layer.index}: the {what} at width {width} overflows a float (exponents a, b, "
+                                 f"c, lr_exponent and eps_exponent too large for this width)")
 
 
 PARALLEL_DRAW_MIN = 1 << 18  # below ~256k numbers a thread pool costs more than it saves

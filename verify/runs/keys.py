@@ -2,8 +2,9 @@
 
 Every results table keys its rows on ``config_key(description)``; ``describe`` builds the description from
 the parametrization's ``training_dict`` (every field that changes what is trained: exponents, warm-up schedule,
-optimizer settings; not its name) and the run's settings.  ``kind`` separates the width check ("width") from
-learning-rate sweeps ("lr-sweep"), whose settings differ, so one database holds both.
+optimizer settings; not its name) and the run's settings.  ``kind`` separates the width check ("width"),
+learning-rate sweeps ("lr-sweep") and depth sweeps ("depth", ``describe_depth``: an experiment's settings,
+with a parametrization only where it trains one), whose settings differ, so one database holds all three.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from theory.parametrization import Parametrization
 
-KINDS = ("width", "lr-sweep")
+KINDS = ("width", "lr-sweep", "depth")
 
 
 def describe(kind: str, param: Parametrization, settings: dict[str, Any]) -> dict[str, Any]:
@@ -22,6 +23,11 @@ def describe(kind: str, param: Parametrization, settings: dict[str, Any]) -> dic
     if kind not in KINDS:
         raise ValueError(f"unknown configuration kind {kind!r}")
     return {"kind": kind, "parametrization": param.training_dict(), "settings": settings}
+
+
+def describe_depth(experiment: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The description of one depth-sweep measurement family (``verify.depth.sweep``): experiment and settings."""
+    return {"kind": "depth", "experiment": experiment, "settings": settings}
 
 
 def config_key(description: dict[str, Any]) -> str:

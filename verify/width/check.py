@@ -43,7 +43,7 @@ from verify.options import (
 from verify.result import Result
 from verify.runs.executors import executor_for
 from verify.runs.store import Store
-from verify.width.sweep import config_hash, train_widths
+from verify.width.sweep import train_widths
 from verify.width.train import TrainSettings
 from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, judge, summary, value_table
 
@@ -67,7 +67,7 @@ class Outcome:
     rows: list[Row]
     runs: list[dict[str, object]]
     values: dict[tuple[str, int, int], np.ndarray]  # (quantity, layer, step) -> (seeds, widths)
-    resumed: int = 0  # (width, seed) runs found finished in the store, not trained again
+    resumed: int = 0  # (width, seed) runs read from the store (finished before or by another process), not trained
 
 
 def edge_lr_exponent(param: Parametrization) -> tuple[Exponent | None, str]:
@@ -110,13 +110,14 @@ def train_and_judge(param: Parametrization, settings: TrainSettings, widths: lis
         raise InputError(f"{target.name}: exponents are symbolic; give numbers to verify")
     store = Store(db)
     try:
-        finished = store.finished(config_hash(param, settings))
-        resumed = sum((width, seed) in finished for width in widths for seed in seeds)
+        trained: list[int] = []  # runs trained by this process (another may train some of the rest meanwhile)
         threads = max(1, (os.cpu_count() or 1) // workers)
         with executor_for(workers, scheduler, threads=threads) as executor:
             config = train_widths(param, settings, widths, seeds, store, executor=executor,
                                   in_flight=max(workers, 4 if scheduler else 1),
-                                  progress=progress, device=device)
+                                  progress=progress, device=device,
+                                  on_result=lambda result: trained.append(len(result.diverged)))
+        resumed = len(widths) * len(seeds) - sum(trained)
         values = value_table(store.measurements(config), widths, seeds)
         runs = [r for r in store.runs(config) if r["width"] in widths and r["seed"] in seeds]
     finally:
@@ -258,7 +259,7 @@ def check_job_memory(param: Parametrization, settings: TrainSettings, width: int
                f"one width-{amount(width)} job ({seeds} seeds)", device)
 
 
-def check(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
+def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None, loss: str | None = None,
           optimizer: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
           eps_exponent: object | None = None, widths: Ints | None = None, seeds: int = DEFAULT_SEEDS,
           steps: int = DEFAULT_STEPS, lr: float | None = None, base_width: int | None = None,

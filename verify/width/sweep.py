@@ -4,18 +4,25 @@ The driver keeps at most ``in_flight`` jobs submitted, writes each result to the
 completes, and submits the next, so it works with any ``concurrent.futures.Executor``
 (``verify.runs.executors``: in-process, or Dask).  Configurations are keyed by ``verify.runs.keys``; task
 keys are deterministic: (configuration key, width, seeds).
+
+Before submitting a job the driver claims its (width, seed) runs in the store (``Store.claim``): it trains the
+seeds it claimed, drops those another process finished meanwhile, and comes back every ``poll`` seconds to
+the seeds another live process holds, until that process has written them (read from the store, never
+trained twice) or its lease has expired (trained here).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import replace
 from typing import Any
 
 from theory.parametrization import Parametrization
 from verify.runs.executors import InlineExecutor, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
-from verify.runs.store import Store
+from verify.runs.store import POLL_SECONDS, Store
 from verify.width.train import Job, JobResult, TrainSettings, train_job
 
 
@@ -43,33 +50,54 @@ def pending_jobs(param: Parametrization, settings: TrainSettings, widths: list[i
 
 def train_widths(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int],
                  store: Store, *, executor: Executor | None = None, in_flight: int = 1, progress: bool = True,
-                 on_result: Callable[[JobResult], None] | None = None, device: str = "cpu") -> str:
+                 on_result: Callable[[JobResult], None] | None = None, device: str = "cpu",
+                 poll: float = POLL_SECONDS) -> str:
     """Train every unfinished (width, seed) on ``device``, writing each job to ``store`` as it completes;
-    returns the configuration key."""
+    returns the configuration key.
+
+    Runs another process has claimed are waited for (looked at again every ``poll`` seconds), not trained;
+    ``on_result`` sees only the jobs trained here."""
     from tqdm import tqdm
 
     key = config_hash(param, settings)
     store.add_config(key, description(param, settings))
-    jobs = pending_jobs(param, settings, widths, seeds, store.finished(key), device)
+    queue = pending_jobs(param, settings, widths, seeds, store.finished(key), device)
     runner = executor or InlineExecutor()
-    bar = tqdm(total=len(jobs), desc="widths", unit="job", disable=not progress or not jobs, leave=False)
-    queue = list(jobs)
-    running: set[Future[JobResult]] = set()
+    bar = tqdm(total=sum(len(job.seeds) for job in queue), desc="widths", unit="run", disable=not progress or not queue,
+               leave=False)
+    running: dict[Future[JobResult], Job] = {}
+    waiting: dict[int, Job] = {}  # width -> a job of the seeds another process holds
+    looked = time.monotonic()
     try:
-        while queue or running:
+        while queue or running or waiting:
             while queue and len(running) < max(1, in_flight):
                 job = queue.pop(0)
-                bar.set_postfix_str(f"n={job.width} seeds={len(job.seeds)}")
-                running.add(submit_keyed(runner, task_key("width", key, job.width, job.seeds), train_job, job))
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+                claim = store.claim("width", key, [(job.width, seed) for seed in job.seeds])
+                if claim.busy:
+                    waiting[job.width] = replace(job, seeds=tuple(seed for _, seed in claim.busy))
+                if claim.claimed:
+                    job = replace(job, seeds=tuple(seed for _, seed in claim.claimed))
+                    bar.set_postfix_str(f"n={job.width} seeds={len(job.seeds)}")
+                    running[submit_keyed(runner, task_key("width", key, job.width, job.seeds), train_job, job)] = job
+                bar.update(len(claim.done))  # finished by another process meanwhile
+            if running:
+                done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
+            else:
+                done = set()
+                time.sleep(max(0.0, poll - (time.monotonic() - looked)))
             for future in done:
                 result = future.result()
                 store.write(key, result)
+                del running[future]
                 if on_result is not None:
                     on_result(result)
-                bar.update(1)
+                bar.update(len(result.diverged))
+            if waiting and time.monotonic() - looked >= poll:  # look again: claim, read or keep waiting
+                queue[:0] = [waiting.pop(width) for width in sorted(waiting, reverse=True)]
+                looked = time.monotonic()
     finally:
         for future in running:
             future.cancel()
+        store.release("width", key, [(job.width, seed) for job in running.values() for seed in job.seeds])
         bar.close()
     return key
