@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from abcscale.commands import COMMAND_MODULES
 from abcscale.commands._common import check_exponent_flags
-from theory.errors import InputError
+from theory.errors import InputError, one_line
 
 EPILOG = """examples:
   abcscale derive sp --loss ce --lr-exponent -1/2     exponents, regime, max stable LR
@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-(\d|\.\d)[\d.,/eE+-]*$")
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's own usage errors too)
-        self.exit(2, f"abcscale: error: {message}\n")
+        self.exit(2, f"abcscale: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,7 +54,7 @@ from theory.parametrization import (
     check_choice,
     role_of,
 )
-from theory.presets import PRESETS, get_preset
+from theory.presets import MAX_HIDDEN_LAYERS, PRESETS, get_preset
 
 TOP_KEYS = frozenset({"name", "preset", "layers", "activation", "loss", "optimizer", "lr_exponent", "alignment",
                       "a", "b", "c", "zero_init", "input", "hidden", "output", "source", "description",
@@ -86,8 +86,8 @@ def load_toml(path: str | Path, *, layers: int | None = None, optimizer: str | N
     src = _read(Path(path))
     opt = _optimizer(src, optimizer)
     labels = _labels(src)
-    act = activation or labels.get("activation", "relu")
-    loss_name = loss or labels.get("loss", "ce")
+    act = labels.get("activation", "relu") if activation is None else activation
+    loss_name = labels.get("loss", "ce") if loss is None else loss
     lists = _exponent_lists(src)
     n_hidden = _hidden_layers(src, lists, layers)
     preset_name = labels.get("preset")
@@ -120,6 +120,8 @@ def _read(path: Path) -> _Source:
         raise InputError(f"{path}: cannot read file ({err.strerror or err})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
+    except ValueError:  # a NUL character: no file has such a name
+        raise InputError(f"{str(path)!r}: a file name cannot hold a NUL character") from None
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -195,7 +197,11 @@ def _hidden_layers(src: _Source, lists: dict[str, list[Any]], override: int | No
     if override is not None:
         if lists and override != n_hidden:
             raise InputError(f"--layers {override}: {src.path.name} defines {n_hidden} hidden layers")
+        if not isinstance(override, int) or isinstance(override, bool) or not 1 <= override <= MAX_HIDDEN_LAYERS:
+            raise InputError(f"--layers: need 1 to {MAX_HIDDEN_LAYERS} hidden layers, got {override!r}")
         n_hidden = override
+    if n_hidden is not None and n_hidden > MAX_HIDDEN_LAYERS:  # building the layers alone would take minutes
+        raise src.fail("layers", f"{n_hidden} hidden layers is more than the engine supports ({MAX_HIDDEN_LAYERS})")
     return DEFAULT_HIDDEN_LAYERS if n_hidden is None else int(n_hidden)
 
 
@@ -274,7 +280,8 @@ def resolve(spec: str | PathLike[str], *, layers: int | None = None, optimizer: 
         param = load_toml(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation)
     elif spec in PRESETS:
         param = get_preset(spec, layers=DEFAULT_HIDDEN_LAYERS if layers is None else layers,
-                           optimizer=optimizer or "sgd", loss=loss or "ce", activation=activation or "relu")
+                           optimizer="sgd" if optimizer is None else optimizer, loss="ce" if loss is None else loss,
+                           activation="relu" if activation is None else activation)
     else:
         get_preset(spec)  # raises the unknown-preset error with suggestions
         raise AssertionError("unreachable")

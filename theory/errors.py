@@ -10,9 +10,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+# the characters str.splitlines() breaks at, each to its escape
+LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with each character that would end its line written as an escape (``\\n``, ``\\r``, ...), so
+    that an input echoed in a message cannot split it."""
+    return text.translate(LINE_BREAKS)
+
 
 class InputError(ValueError):
-    """Bad user input: the message names the field or value and fits on one line."""
+    """Bad user input: the message names the field or value and fits on one line (an echoed input's line breaks
+    are escaped)."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class UnknownKeyword(InputError, TypeError):

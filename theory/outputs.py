@@ -34,17 +34,25 @@ def check_writable(option: str, path: object) -> str:
         raise InputError(f"{option} {path!r}: expected a file name")
     if not text.strip():
         raise InputError(f"{option} needs a file name (got an empty one)")
+    if "\x00" in text:
+        raise InputError(f"{option} {_cut(repr(text))}: a file name cannot hold a NUL character")
     target = Path(text)
-    if target.is_dir():
-        raise InputError(f"{option} {text}: is a folder; give a file name in it")
     folder = target.parent
-    if not folder.is_dir():
-        raise InputError(f"{option} {text}: folder {folder} does not exist")
     try:
+        if target.is_dir():
+            raise InputError(f"{option} {_cut(text)}: is a folder; give a file name in it")
+        if not folder.is_dir():
+            raise InputError(f"{option} {_cut(text)}: folder {_cut(str(folder))} does not exist")
         _temporary(target).unlink()
-    except OSError as err:
-        raise InputError(f"{option} {text}: cannot write in {folder} ({err.strerror or err})") from None
+    except OSError as err:  # e.g. a name too long for the file system, or a folder without write permission
+        raise InputError(f"{option} {_cut(text)}: cannot write in {_cut(str(folder))} ({err.strerror or err})"
+                         ) from None
     return text
+
+
+def _cut(text: str, most: int = 80) -> str:
+    """``text`` for a message, cut to ``most`` characters (a 5000-character name stays one short line)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 @contextmanager

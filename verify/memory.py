@@ -128,6 +128,16 @@ def lr_job_bytes(*, width: int, seeds: int, batch_size: int, layers: int, optimi
                              copies=copies, inputs=inputs)
 
 
+PY_FLOAT = 32  # a float in a Python list: the object (24 bytes) and the list's pointer to it (8)
+
+
+def catapult_curves_bytes(*, steps: int, runs: int, per_step: int = 1, digits: int = 0) -> float:
+    """The per-step records a catapult sweep keeps for its table and figure: ``per_step`` floats at every step of
+    each of ``runs`` runs, and one run's (r, lambda) trajectory (mpmath numbers of ``digits`` digits if given)."""
+    number = PY_FLOAT if not digits else 120 + digits / 2  # an mpf: ~0.42 bytes per decimal digit
+    return float((steps + 1) * (runs * per_step * PY_FLOAT + 2 * number))
+
+
 def catapult_run_bytes(*, width: int, depth: int, samples: int, inputs: int = 64) -> float:
     """``verify.catapult.sweep.train_run``, one float64 net at a time: weights, gradients and the per-sample
     Jacobian (samples x parameters) of the exact top NTK eigenvector."""

@@ -125,12 +125,23 @@ def check_path(option: str, path: object) -> str:
     """``path`` (a string or a path object) as a string, else ``InputError``."""
     if not isinstance(path, str | os.PathLike):
         raise InputError(f"{option} {path!r}: expected a file name")
-    return os.fspath(path)
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InputError(f"{option} {path!r}: expected a file name")
+    if "\x00" in text:
+        raise InputError(f"{option} {text!r}: a file name cannot hold a NUL character")
+    return text
+
+
+def check_callback(option: str, value: object) -> None:
+    """``value`` is None or a function (``announce`` is called with the header line before training)."""
+    if value is not None and not callable(value):
+        raise InputError(f"{option} {value!r}: expected a function taking one line of text, or None")
 
 
 def parametrization(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None,
-                    optimizer: str | None = None, loss: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
-                    eps_exponent: object | None = None) -> Parametrization:
+                    optimizer: str | None = None, loss: str | None = None, activation: str | None = None,
+                    lr_exponent: object | None = None, eps_exponent: object | None = None) -> Parametrization:
     """A preset name or TOML path (``theory.config.resolve``), or a Parametrization, with the overrides applied."""
     from theory.config import resolve
 

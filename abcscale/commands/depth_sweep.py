@@ -26,6 +26,7 @@ examples:
   abcscale depth-sweep ip --layers 3 --widths 256,512,1024,2048,4096
   abcscale depth-sweep residual --depths 4,8,16,32 --widths 256 --optimizers sgd,adam --plot res.png"""
 
+MAX_THREADS = 1024
 DEFAULTS = {"mlp-l3": ("8,16,32", "512,1024", 48), "ip": ("", "256,512,1024,2048,4096", 4),
             "residual": ("4,8,16,32", "256", 4)}
 
@@ -73,8 +74,8 @@ def _parse(args: argparse.Namespace) -> dict[str, Any]:
     seeds = seeds_default if args.seeds is None else args.seeds
     if seeds < 2:
         raise InputError(f"--seeds: need at least 2 seeds for a bootstrap interval, got {seeds}")
-    if args.threads < 1:
-        raise InputError(f"--threads: need >= 1, got {args.threads}")
+    if not 1 <= args.threads <= MAX_THREADS:  # torch crashes (SIGSEGV) at its first kernel with ~1e5 threads
+        raise InputError(f"--threads: need 1 to {MAX_THREADS} torch threads, got {args.threads}")
     if args.layers < 1:
         raise InputError(f"--layers: need a positive number of hidden layers, got {args.layers}")
     parsed: dict[str, Any] = {"seeds": list(range(seeds)),

@@ -112,10 +112,12 @@ def _predict(args: argparse.Namespace) -> int:
         if not 0 < value < float("inf"):
             raise InputError(f"{option}: must be a finite positive number, got {value}")
     steps = 1000 if args.steps is None else args.steps
-    if args.grad_norms is None:  # before the norms are computed: a million layers take seconds
-        check_fits(elr_model_bytes, {"depth": Size("--depth", args.depth), "steps": Size("--steps", steps)},
-                   f"the model of {args.depth} layers over {steps} steps")
-    norms = _model_gradient_norms(args)
+    given = None if args.grad_norms is None else _model_gradient_norms(args)  # as many as the command line holds
+    layers = args.depth if given is None else len(given)
+    # before the norms are computed from --depth (a million layers take seconds)
+    check_fits(elr_model_bytes, {"depth": Size("--depth" if given is None else "--grad-norms", layers),
+                                 "steps": Size("--steps", steps)}, f"the model of {layers} layers over {steps} steps")
+    norms = _model_gradient_norms(args) if given is None else given
     prediction = predict_schedules(norms, args.sigma0_sq, 0.5 if args.lr is None else args.lr, args.warmup, steps)
     print(strict_json(prediction.as_dict()) if args.json else prediction.table())
     return 0

@@ -114,11 +114,10 @@ def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     if args.spec in DEPTH_PRESETS:  # residual networks: exponents in width n and depth L
         _reject(args, f"{args.spec} (a depth table)", ["per_layer", "phases", "quantities", "layers"])
+        from abcscale.commands._common import depth_overrides
         from theory.tables import depth_table
 
-        return depth_table(get_depth_preset(args.spec, optimizer=args.optimizer or "sgd", loss=args.loss or "ce",
-                                            activation=args.activation or "relu",
-                                            lr_exponent=args.lr_exponent or 0))
+        return depth_table(get_depth_preset(args.spec, **depth_overrides(args)))
     if args.per_layer and args.phases:
         raise InputError("--per-layer and --phases: choose one")
     param = resolve(args.spec, layers=args.layers, optimizer=args.optimizer, loss=args.loss,

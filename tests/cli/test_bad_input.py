@@ -73,6 +73,18 @@ CASES = [
     (["verify", "depth-mup", "--widths", "abc,256"], ["--widths 'abc,256'"]),
     (["verify", "depth-mup", "--widths", "256,abc"], ["--widths '256,abc'"]),
     (["derive", "sp", "--horizon", "1"], ["--horizon: need 2..64 unrolled steps, got 1"]),
+    # found by tests/cli/test_fuzz.py
+    (["derive", "sp", "--optimizer", ""], ["unknown optimizer ''"]),  # an empty name was the default
+    (["derive", "depth-mup", "--loss", ""], ["unknown loss ''"]),
+    (["table", "sp", "--activation", ""], ["unknown activation ''"]),
+    (["depth-sweep", "residual", "--threads", HUGE], ["--threads: need 1 to 1024 torch threads"]),  # torch crashed
+    (["catapult", "uv", "--steps", HUGE], ["--steps 100000000: a sweep of 17 runs over 1e8 steps needs ~"]),
+    (["catapult", "mlp", "--steps", HUGE], ["--steps 100000000:", "over 1e8 steps needs ~"]),
+    (["catapult", "uv", "--dps", HUGE], ["--dps: need 15 to 1000 digits, got 100000000"]),  # hung
+    (["elr", "--grad-norms", "1,2,3", "--steps", "10000000000"],  # unchecked with --grad-norms: hung
+     ["--steps 10000000000: the model of 3 layers over 10000000000 steps needs ~"]),
+    (["table", "sp", "-o", "9" * 5000], ["-o 999", "...: cannot write in . (File name too long)"]),  # traceback
+    (["catapult", "uv", "--plot", "0\r"], ["--plot 0\\r: use a file name ending in"]),  # was two lines
 ]
 
 
@@ -125,6 +137,64 @@ def test_an_existing_output_survives_a_refused_run(tmp_path: Path, capsys: pytes
     assert out.read_text() == "keep me" and sorted(tmp_path.iterdir()) == [out]
     assert main(["table", "sp", "-o", str(out)]) == 0 and "| layer | role |" in out.read_text()
     assert sorted(tmp_path.iterdir()) == [out]
+
+
+@pytest.mark.parametrize("text, args, needle", [
+    ('layers = 100000000\n[hidden]\nb = "1/2"\n', [], "p.toml: layers: 100000000 hidden layers is more than"),
+    ('[hidden]\nb = "1/2"\n', ["--layers", HUGE], "--layers: need 1 to 10000 hidden layers, got 100000000"),
+])
+def test_toml_layers_beyond_the_engine_are_refused_at_once(text: str, args: list[str], needle: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A TOML file without a preset, or --layers with it, built 1e8 layers before anything checked them (hung)."""
+    spec = tmp_path / "p.toml"
+    spec.write_text(text)
+    before = time.perf_counter()
+    assert main(["derive", str(spec), *args]) == 2
+    assert needle in capsys.readouterr().err and time.perf_counter() - before < 5
+
+
+def test_a_line_break_in_an_argument_stays_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse's own messages echo arguments too: found by fuzzing, they printed two lines."""
+    with pytest.raises(SystemExit) as stop:
+        main(["derive", "sp", "x\ny"])
+    assert stop.value.code == 2 and capsys.readouterr().err == "abcscale: error: unrecognized arguments: x\\ny\n"
+
+
+def test_solve_without_a_fixed_point_stops_when_its_sweeps_cycle(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The fixed-point iteration used to run all 20 sweeps (100 derivations, 20 s) around a cycle of 5."""
+    spec = tmp_path / "p.toml"
+    spec.write_text('a = ["3/2", 0, -1, -1, 0]\nloss = "mse"\n')
+    before = time.process_time()
+    assert main(["solve", str(spec)]) == 2
+    assert "the fixed-point iteration cycles after" in capsys.readouterr().err
+    assert time.process_time() - before < 10
+
+
+@pytest.mark.parametrize("function, spec, options, needle", [
+    ("derive", "sp-object", {"optimizer": False}, "unknown optimizer False"),  # AttributeError deep in the engine
+    ("solve", "sp", {"activation": ""}, "unknown activation ''"),  # an empty name was the default
+    ("check", "sp", {"announce": False}, "announce False: expected a function"),  # TypeError after validating
+    ("lr_sweep", "sp", {"announce": 3}, "announce 3: expected a function"),
+    ("check", "depth-mup", {"widths": False}, "widths False: expected a list of integers"),  # TypeError
+    ("derive", "a\x00b.toml", {}, "a file name cannot hold a NUL character"),  # ValueError from open()
+    ("check", "sp", {"db": "a\x00b.db"}, "db 'a\\x00b.db': a file name cannot hold a NUL character"),
+    ("check", "sp", {"plot": "a\x00b.png"}, "plot 'a\\x00b.png': a file name cannot hold a NUL character"),
+    ("check", "sp", {"plot": "/nonexistent/a\nb.png"}, "plot /nonexistent/a\\nb.png: folder"),  # was two lines
+])
+def test_python_api_found_by_fuzzing(function: str, spec: str, options: dict[str, object], needle: str,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arguments of wrong types the Python API let through to a TypeError, AttributeError or ValueError."""
+    import abcscale
+    from theory.errors import FLAG
+
+    monkeypatch.chdir(tmp_path)
+    target = abcscale.parametrization("sp") if spec == "sp-object" else spec
+    with pytest.raises(abcscale.InputError) as error:
+        getattr(abcscale, function)(target, **options)
+    message = str(error.value)
+    assert needle in message and FLAG.search(message) is None and len(message.splitlines()) == 1, message
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, needle", [

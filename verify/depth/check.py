@@ -108,8 +108,8 @@ class DepthCheckResult(Result):
 
 
 def check_depths(spec: str | os.PathLike[str] | Parametrization, *, depths: Ints | None = None,
-                 widths: Ints | None = None, seeds: int = 8, optimizer: str | None = None, export: str | None = None, plot: str | None = None,
-                 judged: bool = True, progress: bool = False,
+                 widths: Ints | None = None, seeds: int = 8, optimizer: str | None = None,
+                 export: str | None = None, plot: str | None = None, judged: bool = True, progress: bool = False,
                  announce: Callable[[str], None] | None = None) -> DepthCheckResult:
     """Validate, train the residual preset ``spec`` across ``depths`` and judge the slopes in L."""
     from theory.depth import DEPTH_PRESETS
@@ -127,7 +127,7 @@ def check_depths(spec: str | os.PathLike[str] | Parametrization, *, depths: Ints
     if width < MIN_WIDTH:
         raise InputError(f"--widths: residual runs need a width >= {MIN_WIDTH}, got {width}")
     at_least("--seeds", seeds, 1)
-    chosen = optimizer or "sgd"
+    chosen = "sgd" if optimizer is None else optimizer
     if chosen not in OPTIMIZERS:
         raise InputError(f"--optimizer {chosen}: depth runs support {' and '.join(OPTIMIZERS)}")
     if export is not None:
@@ -144,7 +144,10 @@ def check_depths(spec: str | os.PathLike[str] | Parametrization, *, depths: Ints
 
 def _first(widths: Ints) -> int:
     """The first width as given (residual runs train at one width)."""
-    text = widths if isinstance(widths, str) else ",".join(str(w) for w in widths)
+    try:
+        text = widths if isinstance(widths, str) else ",".join(str(w) for w in widths)
+    except TypeError:  # a single number (or any non-list) from Python
+        raise InputError(f"--widths {widths!r}: expected a list of integers or a string like 256") from None
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:

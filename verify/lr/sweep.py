@@ -43,6 +43,7 @@ from verify.options import (
     Ints,
     at_least,
     check_batch,
+    check_callback,
     check_data,
     check_distinct_files,
     check_output,
@@ -446,6 +447,7 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
     from theory.engine import derive
     from verify.runs.runtime import check_device
 
+    check_callback("--announce", announce)
     width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
     for option, value in (("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size),
                           ("--base-width", base_width), ("--workers", workers)):

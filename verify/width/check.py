@@ -30,6 +30,7 @@ from verify.options import (
     Ints,
     at_least,
     check_batch,
+    check_callback,
     check_data,
     check_distinct_files,
     check_output,
@@ -284,6 +285,7 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
     from verify.runs.runtime import check_device
 
     at_least("--workers", workers, 1)
+    check_callback("--announce", announce)
     device = check_device(check_text("--device", device), workers=workers, scheduler=scheduler)
     if depths is not None or _is_depth_preset(spec):
         from verify.depth.check import check_depths
