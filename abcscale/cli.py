@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from abcscale.commands import COMMAND_MODULES
 from abcscale.commands._common import check_exponent_flags
-from theory.errors import InputError
+from theory.errors import InputError, one_line
 
 EPILOG = """examples:
   abcscale derive sp --loss ce --lr-exponent -1/2     exponents, regime, max stable LR
@@ -28,11 +28,11 @@ EPILOG = """examples:
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # let exponents like -1/2 be values, not options
-        self._negative_number_matcher = re.compile(r"^-\d+(/\d+)?$|^-\d*\.\d+$")
+        # let numbers and lists starting with a minus sign be values, not options: -1/2, -.5, -1e-3, -64,128
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d)[\d.,/eE+-]*$")
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's own usage errors too)
-        self.exit(2, f"abcscale: error: {message}\n")
+        self.exit(2, f"abcscale: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

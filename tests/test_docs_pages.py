@@ -4,6 +4,7 @@ the command-line reference.  (The live outputs are produced by the docs build: t
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,23 @@ def test_getting_started_shows_the_readme_commands_verbatim() -> None:
     assert len(commands) == 2
     for command in commands:
         assert f"```bash\n{command}\n```" in page
+
+
+def test_readme_commands_run_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """The install never activates .venv: after the first command, every command the README shows calls the
+    environment's programs, and the derivation it shows prints the lines shown (issue 16)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(bash|console)\n(.*?)\n```", readme, re.M | re.S)
+    commands = [line.removeprefix("$ ") for kind, body in blocks for line in body.splitlines()
+                if kind == "bash" or line.startswith("$ ")]
+    assert commands[0].startswith("python3 -m venv .venv && ")
+    assert len(commands) == 3 and all(c.startswith(".venv/bin/") for c in commands[1:]), commands
+    assert "(`. .venv/bin/activate`) and type `abcscale ...`" in readme  # how the table's synopses run
+    for body in (body for kind, body in blocks if kind == "console"):
+        command, *shown = body.splitlines()
+        assert main(shlex.split(command.removeprefix("$ "))[1:]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert [line for line in shown if line != "..." and line not in printed] == []
 
 
 def test_cli_reference_covers_every_subcommand() -> None:

@@ -37,6 +37,7 @@ Format (all keys optional except the exponents)::
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, replace
 from os import PathLike
@@ -53,7 +54,7 @@ from theory.parametrization import (
     check_choice,
     role_of,
 )
-from theory.presets import PRESETS, get_preset
+from theory.presets import MAX_HIDDEN_LAYERS, PRESETS, get_preset
 from theory.transformer import GPT_PRESETS, get_gpt_preset
 from theory.transformer_config import is_transformer, load_transformer
 
@@ -82,13 +83,15 @@ class _Source:
 def load_toml(path: str | Path, *, layers: int | None = None, optimizer: str | None = None,
               loss: str | None = None, activation: str | None = None) -> Parametrization:
     """Parametrization from a TOML file; keyword arguments (from the CLI) override the file."""
+    if not isinstance(path, str | os.PathLike):
+        raise InputError(f"{path!r}: expected the path of a TOML file")
     src = _read(Path(path))
     opt = _optimizer(src, optimizer)
     if is_transformer(src.data):
         return load_transformer(src.data, src.path.name, opt, blocks=layers, loss=loss, activation=activation)
     labels = _labels(src)
-    act = activation or labels.get("activation", "relu")
-    loss_name = loss or labels.get("loss", "ce")
+    act = labels.get("activation", "relu") if activation is None else activation
+    loss_name = labels.get("loss", "ce") if loss is None else loss
     lists = _exponent_lists(src)
     n_hidden = _hidden_layers(src, lists, layers)
     preset_name = labels.get("preset")
@@ -121,6 +124,8 @@ def _read(path: Path) -> _Source:
         raise InputError(f"{path}: cannot read file ({err.strerror or err})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
+    except ValueError:  # a NUL character: no file has such a name
+        raise InputError(f"{str(path)!r}: a file name cannot hold a NUL character") from None
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -196,7 +201,11 @@ def _hidden_layers(src: _Source, lists: dict[str, list[Any]], override: int | No
     if override is not None:
         if lists and override != n_hidden:
             raise InputError(f"--layers {override}: {src.path.name} defines {n_hidden} hidden layers")
+        if not isinstance(override, int) or isinstance(override, bool) or not 1 <= override <= MAX_HIDDEN_LAYERS:
+            raise InputError(f"--layers: need 1 to {MAX_HIDDEN_LAYERS} hidden layers, got {override!r}")
         n_hidden = override
+    if n_hidden is not None and n_hidden > MAX_HIDDEN_LAYERS:  # building the layers alone would take minutes
+        raise src.fail("layers", f"{n_hidden} hidden layers is more than the engine supports ({MAX_HIDDEN_LAYERS})")
     return DEFAULT_HIDDEN_LAYERS if n_hidden is None else int(n_hidden)
 
 
@@ -275,10 +284,12 @@ def resolve(spec: str | PathLike[str], *, layers: int | None = None, optimizer: 
         param = load_toml(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation)
     elif spec in PRESETS:
         param = get_preset(spec, layers=DEFAULT_HIDDEN_LAYERS if layers is None else layers,
-                           optimizer=optimizer or "sgd", loss=loss or "ce", activation=activation or "relu")
+                           optimizer="sgd" if optimizer is None else optimizer, loss="ce" if loss is None else loss,
+                           activation="relu" if activation is None else activation)
     elif spec in GPT_PRESETS:
-        param = get_gpt_preset(spec, blocks=layers, optimizer=optimizer or "sgd", loss=loss or "ce",
-                               activation=activation or "gelu")
+        param = get_gpt_preset(spec, blocks=layers, optimizer="sgd" if optimizer is None else optimizer,
+                               loss="ce" if loss is None else loss,
+                               activation="gelu" if activation is None else activation)
     else:
         from theory.parametrization import suggest
 

@@ -62,7 +62,7 @@ def suggest(value: str, options: tuple[str, ...] | list[str]) -> str:
     return f" (choose from {', '.join(options)})"
 
 
-def check_choice(field_name: str, value: str, options: tuple[str, ...] | list[str]) -> str:
+def check_choice(field_name: str, value: object, options: tuple[str, ...] | list[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise InputError(f"unknown {field_name} {value!r}{suggest(str(value), options)}")
     return value
@@ -284,8 +284,8 @@ class Parametrization:
         """A copy with some fields replaced (lr_exponent, loss, optimizer, activation, name)."""
         if "lr_exponent" in changes:
             changes["lr_exponent"] = parse_exponent(changes["lr_exponent"], "lr_exponent", symbol=True)
-        if isinstance(changes.get("optimizer"), str):
-            changes["optimizer"] = Optimizer(str(changes["optimizer"]))
+        if "optimizer" in changes and not isinstance(changes["optimizer"], Optimizer):
+            changes["optimizer"] = Optimizer(check_choice("optimizer", changes["optimizer"], OPTIMIZERS))
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def with_layers(self, a: list[Exponent] | None = None, b: list[Exponent] | None = None,

@@ -133,15 +133,18 @@ def constants_of(spec: str) -> Constants:
     return preset.constants if preset is not None else Constants()
 
 
+MAX_HIDDEN_LAYERS = 10_000  # the largest L a preset or a TOML file may ask for
+
+
 def get_preset(name: str, *, layers: int = 3, optimizer: str | Optimizer = "sgd", loss: str = "ce",
                activation: str = "relu", lr_exponent: object = 0) -> Parametrization:
     """Build preset ``name`` for ``layers`` hidden layers and the given optimizer/loss/activation."""
-    if name not in PRESETS:
-        raise InputError(f"unknown preset {name!r}{suggest(name, tuple(PRESETS))}")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}{suggest(str(name), tuple(PRESETS))}")
     if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
         raise InputError(f"--layers: need a positive number of hidden layers, got {layers!r}")
-    if layers > 10_000:
-        raise InputError(f"--layers: {layers} hidden layers is more than the engine supports (10000)")
+    if layers > MAX_HIDDEN_LAYERS:
+        raise InputError(f"--layers: {layers} hidden layers is more than the engine supports ({MAX_HIDDEN_LAYERS})")
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
     preset = PRESETS[name]
     a, b, c = preset.abc(layers, opt.name)

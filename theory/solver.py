@@ -117,13 +117,24 @@ def _max_updates(candidate: Parametrization) -> Solution:
     c = [Fraction(START)] * n
     if candidate.network is not None:
         return _max_updates_jacobi(candidate, c)
+    known: dict[tuple[Fraction, ...], list[Fraction]] = {}  # c -> its errors: a derive is the costly part
+
+    def errors_at(point: list[Fraction]) -> list[Fraction]:
+        key = tuple(point)
+        if key not in known:
+            known[key] = _errors(candidate, point)
+        return known[key]
+
+    started: set[tuple[Fraction, ...]] = set()
     for rounds in range(1, MAX_ROUNDS + 1):
+        if tuple(c) in started:  # the sweeps have come back to where one began: they cycle, never settle
+            raise InputError("no per-layer learning-rate exponents give Theta(1) updates in every layer "
+                             f"(the fixed-point iteration cycles after {rounds - 1} sweeps)")
+        started.add(tuple(c))
         # Gauss-Seidel from the readout down: the backward signal flows readout -> input
         for position in reversed(range(n)):
-            errors = _errors(candidate, c)
-            c[position] += errors[position]
-        errors = _errors(candidate, c)
-        if all(e == 0 for e in errors):
+            c[position] += errors_at(c)[position]
+        if all(e == 0 for e in errors_at(c)):
             solved = _at(candidate, c)
             return Solution([_rational(v) for v in c], solved, derive(solved), rounds)
     raise InputError("no per-layer learning-rate exponents give Theta(1) updates in every layer "

@@ -150,8 +150,8 @@ def load_transformer(data: dict[str, Any], where: str, optimizer: Any, *, blocks
         return gpt_parametrization(
             arch, {k: (v[0], v[1], v[2]) for k, v in abc.items() if k in needed},
             name=str(data.get("name", preset_name or "custom-gpt")), source=str(data.get("source", "")),
-            optimizer=optimizer, loss=loss or str(data.get("loss", "ce")),
-            activation=activation or str(data.get("activation", "gelu")),
+            optimizer=optimizer, loss=str(data.get("loss", "ce")) if loss is None else loss,
+            activation=str(data.get("activation", "gelu")) if activation is None else activation,
             lr_exponent=data.get("lr_exponent", 0), zero_init=tuple(zero), overrides=overrides, wd=wd or None)
     except InputError as err:
         raise InputError(f"{where}: {err}") from None

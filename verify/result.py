@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from theory.outputs import check_writable, save_figure
 from theory.terminal import strict_json
 from verify.options import PLOT_SUFFIXES, check_suffix
 
@@ -66,12 +67,18 @@ class Result(ABC):
         return pandas.DataFrame(self.row_dicts())
 
     def plot(self, path: str | None = None) -> Figure:
-        """The figure; written to ``path`` (.png, .pdf or .svg) when given."""
-        check_suffix("--plot", path, PLOT_SUFFIXES)
+        """The figure; written to ``path`` (.png, .pdf or .svg) when given, all or nothing."""
+        if path is not None:
+            check_suffix("path", path, PLOT_SUFFIXES)
+            check_writable("path", path)
         fig = self.figure()
         if path is not None:
-            fig.savefig(path, dpi=self.dpi)
+            save_figure(fig, path, self.dpi)
         return fig
+
+    def write_figure(self, path: str) -> None:
+        """The figure into ``path``, checked beforehand (what ``--plot`` writes after the trainings)."""
+        save_figure(self.figure(), path, self.dpi)
 
     def __str__(self) -> str:
         return self.table()

@@ -55,6 +55,15 @@ def parametrization_from(args: argparse.Namespace) -> Parametrization:
                    activation=args.activation, lr_exponent=args.lr_exponent, eps_exponent=args.eps_exponent)
 
 
+def depth_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The model flags of a residual preset (``theory.depth.get_depth_preset``), defaults for the absent ones: an
+    empty ``--loss ''`` is refused there, not read as the default."""
+    given = {"optimizer": args.optimizer, "loss": args.loss, "activation": args.activation,
+             "lr_exponent": getattr(args, "lr_exponent", None)}
+    defaults = {"optimizer": "sgd", "loss": "ce", "activation": "relu", "lr_exponent": 0}
+    return {key: defaults[key] if value is None else value for key, value in given.items()}
+
+
 def print_json(data: Any) -> None:
     """``data`` as strict JSON on stdout (NaN and infinities as null)."""
     sys.stdout.write(strict_json(data) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ examples:
 """
 
 
+MIN_DPS, MAX_DPS = 15, 1000  # 30 digits resolve n = 1e400; at 5000 the default sweep takes half an hour
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("catapult", help="catapult phases: uv / quadratic models and ReLU nets",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0", help="comma list of seeds (initialisations), default 0")
     p.add_argument("--n", default=None,
                    help="uv width (default 10000; '1e400' allowed with --dps) / quadratic width (default 1000)")
-    p.add_argument("--dps", type=int, default=None, help="use mpmath with this many digits (uv, quadratic)")
+    p.add_argument("--dps", type=int, default=None, help="use mpmath with this many digits, 15 to 1000 (uv, quadratic)")
     p.add_argument("--x", type=float, default=1.0, help="uv sample input x (default 1)")
     p.add_argument("--y", type=float, default=0.0, help="uv sample target y (default 0)")
     p.add_argument("--linear", action="store_true", help="quadratic model with a linear term phi")
@@ -96,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     default_ratios = "0.5:6:0.5" if args.model == "mlp" else "0.5:4.5:0.25"
     ratios = parse_ratios(args.ratios or default_ratios)
-    if args.plot is not None and not args.plot.strip():
-        raise InputError("--plot needs a file path")
+    if args.plot is not None:
+        from verify.options import PLOT_SUFFIXES, check_output
+
+        check_output("--plot", args.plot, PLOT_SUFFIXES)
     sweep = _sweep_net(args, ratios, seeds, steps) if args.model == "mlp" else _sweep_model(args, ratios, seeds, steps)
     if args.json:
         print_json(sweep.as_dict())
@@ -105,11 +111,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{_title(args, steps)}\n{sweep.table()}")
     if args.plot:
         from numerics.catapult.plot import plot_sweep
+        from theory.outputs import replacing
 
-        try:
-            plot_sweep(args.plot, sweep.curves, sweep.diagram, args.model)
-        except (OSError, ValueError) as err:
-            raise InputError(f"--plot {args.plot!r}: cannot write ({err})") from None
+        with replacing(args.plot) as temporary:
+            plot_sweep(temporary, sweep.curves, sweep.diagram, args.model)
         if not args.json:
             print(f"plot written: {args.plot}")
     return 0
@@ -127,9 +132,21 @@ def _sweep_model(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tup
                  steps: int) -> ModelSweep:
     from numerics.catapult.report import sweep_model
 
-    if args.dps is not None and args.dps < 15:
-        raise InputError(f"--dps must be >= 15, got {args.dps}")
+    if args.dps is not None and not MIN_DPS <= args.dps <= MAX_DPS:
+        raise InputError(f"--dps: need {MIN_DPS} to {MAX_DPS} digits, got {args.dps}")
+    if args.model == "uv":  # the sample (x, y): lambda_0 ~ 2 x^2 sets every learning rate of the sweep
+        if not 0 < args.x * args.x < math.inf:
+            raise InputError(f"--x {args.x}: need a finite x with 0 < x^2 < inf (the NTK eigenvalue is ~2 x^2)")
+        if not math.isfinite(args.y):
+            raise InputError(f"--y {args.y}: must be a finite number")
     n = (args.n or 10_000) if args.model == "uv" else _int_width(args.n or 1000)
+    from verify.memory import Size, amount, catapult_curves_bytes, check_fits, quadratic_model_bytes
+
+    runs = len(ratios) * len(seeds)
+    check_fits(functools.partial(catapult_curves_bytes, runs=runs, digits=args.dps or 0),
+               {"steps": Size("--steps", steps, 2)}, f"a sweep of {runs} runs over {amount(steps)} steps")
+    if args.model == "quadratic" and isinstance(n, int) and n >= 2:
+        check_fits(quadratic_model_bytes, {"n": Size("--n", n, 2)}, f"the width-{amount(n)} quadratic model")
     return sweep_model(args.model, n, ratios, seeds, steps, x=args.x, y=args.y, linear=args.linear, dps=args.dps,
                        edges=args.edges)
 
@@ -148,8 +165,20 @@ def _sweep_net(args: argparse.Namespace, ratios: tuple[float, ...], seeds: tuple
 
     from verify.catapult.report import sweep_net
     from verify.catapult.sweep import SweepConfig
+    from verify.memory import Size, amount, catapult_curves_bytes, catapult_run_bytes, check_fits
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     config = SweepConfig(dataset=args.dataset, inputs=args.inputs, samples=args.samples, width=args.width,
                          depth=args.depth, ratios=ratios, seeds=seeds, steps=steps, ntk_every=args.ntk_every)
+    inputs = 64 if args.dataset == "digits" else 32
+
+    def estimate(*, width: int, depth: int, samples: int, steps: int) -> float:
+        """One net at a time, and the records of every run: loss, top-mode loss, norms, lambda (<= 5 per step)."""
+        return (catapult_run_bytes(width=width, depth=depth, samples=samples, inputs=inputs)
+                + catapult_curves_bytes(steps=steps, runs=len(ratios) * len(seeds), per_step=5))
+
+    check_fits(estimate, {"width": Size("--width", args.width), "depth": Size("--depth", args.depth, 2),
+                          "samples": Size("--samples", args.samples, 2), "steps": Size("--steps", steps, 2)},
+               f"one width-{amount(args.width)} depth-{args.depth} net on {args.samples} samples over "
+               f"{amount(steps)} steps")
+    torch.set_num_threads(min(2, torch.get_num_threads()))
     return sweep_net(config, progress=not args.json)

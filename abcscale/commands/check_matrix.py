@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from typing import Any
 
 from abcscale.commands._common import print_json
 from theory.errors import InputError
@@ -46,10 +48,24 @@ def _choices(flag: str, text: str, options: tuple[str, ...]) -> list[str]:
     return [check_choice(flag, v, options) for v in values]
 
 
+def _check_memory(selected: list[Any], widths: list[int] | None, seeds: int | None, layers: int | None) -> None:
+    """Refuse before the first cell trains when a cell's widest job cannot fit (its optimizer's state counted)."""
+    from verify.memory import Size, amount, check_fits, width_job_bytes
+    from verify.width.check import DEFAULT_SEEDS, DEFAULT_WIDTHS
+
+    widest = max(widths or DEFAULT_WIDTHS)
+    count = DEFAULT_SEEDS if seeds is None else seeds
+    for optimizer in sorted({cell.optimizer for cell in selected}):
+        check_fits(functools.partial(width_job_bytes, optimizer=optimizer, batch_size=1, inputs=32),
+                   {"width": Size("--widths", widest, 2), "seeds": Size("--seeds", count),
+                    "layers": Size("--layers", 3 if layers is None else layers)},
+                   f"one width-{amount(widest)} {optimizer} job ({count} seeds)")
+
+
 def run(args: argparse.Namespace) -> int:
     from theory.parametrization import ACTIVATIONS, LOSSES, OPTIMIZERS
     from theory.presets import PRESETS
-    from verify.options import PLOT_SUFFIXES, at_least, check_suffix, parse_widths
+    from verify.options import PLOT_SUFFIXES, at_least, check_output, parse_widths
     from verify.width.matrix import cells, run_matrix
 
     selected = cells(_choices("--presets", args.presets, tuple(PRESETS)),
@@ -61,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         at_least("--seeds", args.seeds, 1)
     if args.layers is not None:
         at_least("--layers", args.layers, 1)
-    check_suffix("--plot", args.plot, PLOT_SUFFIXES)
+    check_output("--plot", args.plot, PLOT_SUFFIXES)
+    _check_memory(selected, widths, args.seeds, args.layers)
     from tqdm import tqdm
 
     bar = tqdm(total=len(selected), desc="check-matrix", unit="cell", disable=args.json or not sys.stderr.isatty(),
@@ -73,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_matrix(selected, db=args.db, layers=args.layers, widths=widths, seeds=args.seeds, on_cell=advance)
     bar.close()
     if args.plot:
-        result.plot(args.plot)
+        result.write_figure(args.plot)
     if args.json:
         print_json(result.to_dict())
     else:

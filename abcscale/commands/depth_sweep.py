@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import TYPE_CHECKING, Any
 
 from abcscale.commands._common import print_json
@@ -25,6 +26,7 @@ examples:
   abcscale depth-sweep ip --layers 3 --widths 256,512,1024,2048,4096
   abcscale depth-sweep residual --depths 4,8,16,32 --widths 256 --optimizers sgd,adam --plot res.png"""
 
+MAX_THREADS = 1024
 DEFAULTS = {"mlp-l3": ("8,16,32", "512,1024", 48), "ip": ("", "256,512,1024,2048,4096", 4),
             "residual": ("4,8,16,32", "256", 4)}
 
@@ -72,8 +74,8 @@ def _parse(args: argparse.Namespace) -> dict[str, Any]:
     seeds = seeds_default if args.seeds is None else args.seeds
     if seeds < 2:
         raise InputError(f"--seeds: need at least 2 seeds for a bootstrap interval, got {seeds}")
-    if args.threads < 1:
-        raise InputError(f"--threads: need >= 1, got {args.threads}")
+    if not 1 <= args.threads <= MAX_THREADS:  # torch crashes (SIGSEGV) at its first kernel with ~1e5 threads
+        raise InputError(f"--threads: need 1 to {MAX_THREADS} torch threads, got {args.threads}")
     if args.layers < 1:
         raise InputError(f"--layers: need a positive number of hidden layers, got {args.layers}")
     parsed: dict[str, Any] = {"seeds": list(range(seeds)),
@@ -87,6 +89,10 @@ def _parse(args: argparse.Namespace) -> dict[str, Any]:
     if args.experiment == "mlp-l3" and min(parsed["widths"]) < 16 * max(parsed["depths"]):
         raise InputError(f"--widths: width {min(parsed['widths'])} < 16 x depth {max(parsed['depths'])}; "
                          "the L^3 law needs n >= 16 L")
+    if args.plot is not None:
+        from verify.options import PLOT_SUFFIXES, check_output
+
+        check_output("--plot", args.plot, PLOT_SUFFIXES)
     if args.experiment == "residual":
         parsed["alphas"] = _floats(args.alphas, "--alphas")
         opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
@@ -96,7 +102,30 @@ def _parse(args: argparse.Namespace) -> dict[str, Any]:
         parsed["optimizers"] = opts
         if not parsed["alphas"] or any(not 0 <= a <= 2 for a in parsed["alphas"]):
             raise InputError(f"--alphas: need numbers in [0, 2], got {args.alphas!r}")
+    _check_memory(args.experiment, parsed, args.layers)
     return parsed
+
+
+def _check_memory(experiment: str, parsed: dict[str, Any], layers: int) -> None:
+    """Refuse a run whose largest network cannot fit in memory (before anything is allocated)."""
+    from verify.memory import Size, amount, batched_mlp_bytes, check_fits, l3_run_bytes, residual_run_bytes
+
+    widths, seeds = parsed["widths"], len(parsed["seeds"])
+    if experiment == "ip":  # every width's seeds together, then the trainings at 4 x max(first width, 256)
+        widest = max(widths[-1], 4 * max(widths[0], 256))
+        estimate = functools.partial(batched_mlp_bytes, rows=64, copies=2, inputs=32)
+        check_fits(estimate, {"width": Size("--widths", widest, 2), "seeds": Size("--seeds", seeds, 2),
+                              "layers": Size("--layers", layers)}, f"one width-{amount(widest)} job ({seeds} seeds)")
+        return
+    depth = parsed["depths"][-1]
+    width = widths[-1] if experiment == "mlp-l3" else widths[0]
+    if experiment == "mlp-l3":
+        check_fits(l3_run_bytes, {"width": Size("--widths", width, 2), "depth": Size("--depths", depth)},
+                   f"one width-{amount(width)} depth-{amount(depth)} network")
+        return
+    estimate = functools.partial(residual_run_bytes, adam=int("adam" in parsed["optimizers"]))
+    check_fits(estimate, {"width": Size("--widths", width, 2), "depth": Size("--depths", depth)},
+               f"one width-{amount(width)} depth-{amount(depth)} residual net")
 
 
 def _measure(args: argparse.Namespace, opts: dict[str, Any], store: Store) -> list[DepthRow]:
@@ -133,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
     from verify.depth.sweep import format_rows, rows_figure, summary_line
 
     if args.plot:
-        rows_figure(rows).savefig(args.plot, dpi=120)
+        from theory.outputs import save_figure
+
+        save_figure(rows_figure(rows), args.plot, dpi=120)
     failed = any(r.verdict == "FAIL" for r in rows)
     if args.json:
         print_json({"experiment": args.experiment, **opts, "rows": [r.as_dict() for r in rows], "passed": not failed})

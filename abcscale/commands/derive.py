@@ -61,11 +61,11 @@ def _run_network_depth(args: argparse.Namespace, param: Any) -> int:
 
 def _run_depth(args: argparse.Namespace) -> int:
     """Residual presets: exponents in width n and depth L."""
+    from abcscale.commands._common import depth_overrides
     from abcscale.render import render_depth_report
     from theory.depth import derive_depth, get_depth_preset
 
-    rp = get_depth_preset(args.spec, optimizer=args.optimizer or "sgd", loss=args.loss or "ce",
-                          activation=args.activation or "relu", lr_exponent=args.lr_exponent or 0)
+    rp = get_depth_preset(args.spec, **depth_overrides(args))
     report = derive_depth(rp, horizon=args.horizon)
     if args.json:
         print_json(report.to_dict())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 
 from theory.errors import InputError
+from theory.outputs import check_writable
 from theory.terminal import strict_json
 
 DESCRIPTION = """Effective learning rates (ELRs) of scale-invariant (normalized) layers under plain SGD.
@@ -84,22 +87,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+MAX_EXPONENT = 700.0  # exp(700) ~ 1e304: the largest gradient-norm ratio the float64 model holds
+
+
 def _model_gradient_norms(args: argparse.Namespace) -> list[float]:
     from numerics.elr.dynamics import geometric_gradient_norms
 
-    if args.grad_norms:
+    if args.grad_norms is not None:
         values = _float_list(args.grad_norms, "--grad-norms")
         if not values or not all(0 < v < float("inf") for v in values):
             raise InputError(f"--grad-norms: need finite positive numbers, got {args.grad_norms!r}")
         return values
+    if (args.depth - 1) * abs(math.log(args.explosion)) > MAX_EXPONENT:
+        raise InputError(f"--depth {args.depth}: gradient norms {args.explosion:g}^(depth - 1) leave float64 "
+                         f"range; need (depth - 1) |ln explosion| <= {MAX_EXPONENT:g}")
     return [float(g) for g in geometric_gradient_norms(args.depth, args.explosion)]
 
 
 def _predict(args: argparse.Namespace) -> int:
     from numerics.elr.report import predict_schedules
+    from verify.memory import Size, check_fits, elr_model_bytes
 
-    prediction = predict_schedules(_model_gradient_norms(args), args.sigma0_sq, 0.5 if args.lr is None else args.lr,
-                                   args.warmup, 1000 if args.steps is None else args.steps)
+    for option, value in (("--explosion", args.explosion), ("--sigma0-sq", args.sigma0_sq)):
+        if not 0 < value < float("inf"):
+            raise InputError(f"{option}: must be a finite positive number, got {value}")
+    steps = 1000 if args.steps is None else args.steps
+    given = None if args.grad_norms is None else _model_gradient_norms(args)  # as many as the command line holds
+    layers = args.depth if given is None else len(given)
+    # before the norms are computed from --depth (a million layers take seconds)
+    check_fits(elr_model_bytes, {"depth": Size("--depth" if given is None else "--grad-norms", layers),
+                                 "steps": Size("--steps", steps)}, f"the model of {layers} layers over {steps} steps")
+    norms = _model_gradient_norms(args) if given is None else given
+    prediction = predict_schedules(norms, args.sigma0_sq, 0.5 if args.lr is None else args.lr, args.warmup, steps)
     print(strict_json(prediction.as_dict()) if args.json else prediction.table())
     return 0
 
@@ -121,15 +140,16 @@ def _train(args: argparse.Namespace) -> int:
                         lr=0.05 if args.lr is None else args.lr,
                         steps=300 if args.steps is None else args.steps,
                         weight_decay=args.weight_decay, momentum=args.momentum, arch=args.arch)
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise InputError(f"--plot: expected a .png path, got {args.plot!r}")
+    _check_memory(args)
     torch.set_num_threads(1)
     comparison = compare(base, seeds, grid, progress=not args.json, horizons=horizons)
     out = comparison.as_dict()
     if args.plot:
+        from theory.outputs import replacing
         from verify.elr.plot import plot_comparison
 
-        plot_comparison(comparison, args.plot)
+        with replacing(args.plot) as temporary:
+            plot_comparison(comparison, temporary)
         out["plot"] = args.plot
     if args.json:
         print(strict_json(out))
@@ -138,6 +158,16 @@ def _train(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _check_memory(args: argparse.Namespace) -> None:
+    """Refuse a network (--train, --scan) that cannot fit in memory."""
+    from verify.memory import Size, amount, check_fits, elr_run_bytes
+
+    estimate = functools.partial(elr_run_bytes, cnn=int(args.arch == "cnn"), momentum=int(args.momentum > 0),
+                                 examples=1797 if args.data == "digits" else 2048)
+    check_fits(estimate, {"width": Size("--width", args.width), "depth": Size("--depth", args.depth)},
+               f"one width-{amount(args.width)} depth-{amount(args.depth)} {args.arch}")
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -152,8 +182,9 @@ def _scan(args: argparse.Namespace) -> int:
         raise InputError(f"--factors: need finite positive numbers, got {args.factors!r}")
     if args.warm_steps < 0:
         raise InputError(f"--warm-steps: must be a non-negative integer, got {args.warm_steps}")
-    torch.set_num_threads(1)
     base = ElrRunConfig(depth=args.depth, width=args.width, norm=args.norm, data=args.data, arch=args.arch)
+    _check_memory(args)
+    torch.set_num_threads(1)
     result = scan(base, seeds, factors, warm_steps=args.warm_steps, warm_lr=0.05 if args.lr is None else args.lr)
     print(strict_json(result.as_dict()) if args.json else result.table())
     return 0
@@ -179,6 +210,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--arch: only with --train or --scan (the model has no architecture)")
     if args.train and args.scan:
         raise InputError("--train and --scan: choose one")
+    if args.grad_norms is not None and (args.train or args.scan):
+        raise InputError("--grad-norms: only without --train and --scan (an input of the model)")
+    if args.plot is not None:
+        if not args.train:
+            raise InputError("--plot: only with --train (the figure shows the trained spread over time)")
+        if not args.plot.lower().endswith(".png"):
+            raise InputError(f"--plot: expected a .png path, got {args.plot!r}")
+        check_writable("--plot", args.plot)
     if args.scan:
         return _scan(args)
     return _train(args) if args.train else _predict(args)

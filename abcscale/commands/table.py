@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
 
+from theory.outputs import check_writable, write_text
 from theory.parametrization import ACTIVATIONS, LOSSES, OPTIMIZERS
 from theory.presets import PRESETS
 
@@ -116,11 +114,10 @@ def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     if args.spec in DEPTH_PRESETS:  # residual networks: exponents in width n and depth L
         _reject(args, f"{args.spec} (a depth table)", ["per_layer", "phases", "quantities", "layers"])
+        from abcscale.commands._common import depth_overrides
         from theory.tables import depth_table
 
-        return depth_table(get_depth_preset(args.spec, optimizer=args.optimizer or "sgd", loss=args.loss or "ce",
-                                            activation=args.activation or "relu",
-                                            lr_exponent=args.lr_exponent or 0))
+        return depth_table(get_depth_preset(args.spec, **depth_overrides(args)))
     if args.per_layer and args.phases:
         raise InputError("--per-layer and --phases: choose one")
     param = resolve(args.spec, layers=args.layers, optimizer=args.optimizer, loss=args.loss,
@@ -129,24 +126,6 @@ def build(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         _reject(args, "--phases (the table spans every x)", ["lr_exponent", "quantities"])
         return phase_table(param)
     return per_layer_table(param, args.quantities) if args.quantities else per_layer_table(param)
-
-
-def write_atomically(path: str, text: str) -> None:
-    """All or nothing: a temporary file in the target folder, renamed over the target."""
-    from theory.errors import InputError
-
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"-o {path}: folder {folder} does not exist")
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
         from theory.parametrization import check_choice
 
         check_choice("format", fmt, FORMATS)
+    if args.output is not None:  # an empty or unwritable -o is refused before the table is built
+        check_writable("-o", args.output)
     text = build(args).render(fmt, exponent_style=args.exponent_style, caption=args.caption, label=args.label,
                               standalone=args.standalone) + "\n"
-    if args.output:
-        write_atomically(args.output, text)
+    if args.output is not None:
+        write_text(args.output, text)
     else:
         print(text, end="")
     return 0

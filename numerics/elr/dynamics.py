@@ -45,8 +45,10 @@ def _positive_vector(values: Sequence[float] | FloatArray, field: str) -> FloatA
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1 or arr.size == 0:
         raise InputError(f"{field}: need a non-empty list of numbers, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise InputError(f"{field}: every entry must be a finite positive number, got {arr.tolist()}")
+    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
+    if bad.size:  # one entry named: a list of a million infinities is no message
+        raise InputError(f"{field}: every entry must be a finite positive number; entry {bad[0] + 1} of "
+                         f"{arr.size} is {float(arr[bad[0]])}")
     return arr
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import abcscale
 from abcscale.cli import build_parser
 from tests.cli.helpers import ENV, ROOT
 from tests.cli.helpers import abcscale as run_cli
+from theory.errors import flag
 
 CHECK = {"widths": [32, 64], "seeds": 2, "steps": 1, "base_width": 32}
 CHECK_FLAGS = ["--widths", "32,64", "--seeds", "2", "--steps", "1", "--base-width", "32"]
@@ -95,36 +97,57 @@ def test_check_takes_a_parametrization_object(tmp_path: Path) -> None:
     r = abcscale.verify(param, db=str(tmp_path / "p.db"), lr_exponent="-1/4", **CHECK)
     data = r.to_dict()
     assert r.param.loss == "mse" and data["lr_exponent"] == "-1/4" and data["lr_exponent_source"] == "given"
-    with pytest.raises(abcscale.InputError, match="--layers 2"):
+    with pytest.raises(abcscale.InputError, match="^layers 2: mup has 3 hidden layers"):  # the keyword, no flag
         abcscale.verify(param, layers=2, db=str(tmp_path / "p.db"), **CHECK)
 
 
 @pytest.mark.parametrize("function, options, needle", [
-    ("check", {"widths": [64]}, "--widths"),
-    ("check", {"widths": "64,abc"}, "--widths"),
-    ("check", {"widths": [64, 64]}, "--widths"),
-    ("check", {"widths": 64}, "--widths"),
-    ("check", {"seeds": 0}, "--seeds"),
-    ("check", {"seeds": [0, 1]}, "--seeds"),
-    ("check", {"steps": 0}, "--steps"),
-    ("check", {"lr": -0.1}, "--lr"),
-    ("check", {"lr": "0.1"}, "--lr"),
-    ("check", {"tolerance": 0}, "--tolerance"),
-    ("check", {"data": "mnist"}, "--data"),
-    ("check", {"export": "out.txt"}, "--export"),
-    ("check", {"plot": "out.txt"}, "--plot"),
+    ("check", {"widths": [64]}, "widths"),
+    ("check", {"widths": "64,abc"}, "widths"),
+    ("check", {"widths": [64, 64]}, "widths"),
+    ("check", {"widths": 64}, "widths"),
+    ("check", {"seeds": 0}, "seeds"),
+    ("check", {"seeds": [0, 1]}, "seeds"),
+    ("check", {"steps": 0}, "steps"),
+    ("check", {"lr": -0.1}, "lr"),
+    ("check", {"lr": "0.1"}, "lr"),
+    ("check", {"tolerance": 0}, "tolerance"),
+    ("check", {"data": "mnist"}, "data"),
+    ("check", {"export": "out.txt"}, "export"),
+    ("check", {"plot": "out.txt"}, "plot"),
     ("check", {"optimizer": "adafactor"}, "adafactor"),
-    ("check", {"device": "tpu"}, "--device"),
-    ("check", {"device": "cuda", "workers": 2}, "--workers 1"),
-    ("check", {"scheduler": "localhost"}, "--scheduler"),
+    ("check", {"device": "tpu"}, "device"),
+    ("check", {"device": "cuda", "workers": 2}, "workers 1"),
+    ("check", {"scheduler": "localhost"}, "scheduler"),
     ("check", {"depths": [4, 8]}, "residual preset"),
     ("verify", {"loss": "hinge"}, "loss"),
-    ("lr_sweep", {"widths": [64]}, "--widths"),
-    ("lr_sweep", {"criterion": "nan"}, "--criterion"),
+    ("lr_sweep", {"widths": [64]}, "widths"),
+    ("lr_sweep", {"criterion": "nan"}, "criterion"),
     ("lr_sweep", {"optimizer": "muon"}, "muon"),
-    ("lr_sweep", {"precision": 0.5}, "--precision"),
-    ("lr_sweep", {"loss_factor": -1}, "--loss-factor"),
-    ("lr_sweep", {"plot": "out.txt"}, "--plot"),
+    ("lr_sweep", {"precision": 0.5}, "precision"),
+    ("lr_sweep", {"loss_factor": -1}, "loss_factor"),
+    ("lr_sweep", {"plot": "out.txt"}, "plot"),
+    # issue 16: every bad argument is an InputError naming the keyword, before anything is trained or written
+    ("check", {"lr": math.inf}, "lr inf: must be a finite positive number"),
+    ("check", {"tolerance": math.inf}, "tolerance inf"),
+    ("check", {"widths": [64, 10**8]}, "widths 100000000: one width-1e8 job (8 seeds) needs ~"),
+    ("check", {"seeds": 10**8}, "seeds 100000000: one width-1024 job"),
+    ("check", {"batch_size": 5000}, "batch_size 5000: the synthetic training pool has 4096 examples"),
+    ("check", {"export": "/nonexistent/dir/x.csv"}, "export /nonexistent/dir/x.csv: folder /nonexistent/dir does"),
+    ("check", {"plot": "/nonexistent/x.png"}, "plot /nonexistent/x.png: folder"),
+    ("check", {"plot": ""}, "plot needs a file name"),
+    ("check", {"device": 3}, "device 3: expected a string"),
+    ("check", {"scheduler": 3}, "scheduler 3"),
+    ("check", {"workers": "2"}, "workers '2'"),
+    ("check", {"base_width": 0}, "base_width 0"),
+    ("check", {"warmup_lr": 0.1}, "warmup_lr: sp has no warm-up schedule"),
+    ("lr_sweep", {"precision": "a"}, "precision a: must be a finite positive number"),
+    ("lr_sweep", {"grid_points": 1.5}, "grid_points 1.5"),
+    ("lr_sweep", {"start_lr": "a"}, "start_lr a"),
+    ("lr_sweep", {"start_lr": math.inf}, "start_lr inf"),
+    ("lr_sweep", {"criterion": 3}, "criterion 3: unknown"),
+    ("lr_sweep", {"widths": [8, 10**8]}, "widths 100000000: one width-1e8 job (3 seeds) needs ~"),
+    ("lr_sweep", {"plot": "/nonexistent/x.png"}, "plot /nonexistent/x.png: folder"),
 ])
 def test_bad_input_raises_one_line_and_writes_nothing(tmp_path: Path, function: str, options: dict[str, Any],
                                                       needle: str) -> None:
@@ -133,11 +156,20 @@ def test_bad_input_raises_one_line_and_writes_nothing(tmp_path: Path, function: 
         getattr(abcscale, function)("sp", db=str(db), **options)
     message = str(error.value)
     assert needle in message and "\n" not in message
+    assert not [k for k in _keywords(function) if flag(k) in message], message  # the caller's words, no flags
     assert not db.exists()
 
 
+def _keywords(function: str) -> list[str]:
+    """The keywords of the library function behind ``abcscale.<function>``."""
+    from verify.lr.sweep import lr_sweep
+    from verify.width.check import check
+
+    return list(inspect.signature(lr_sweep if function == "lr_sweep" else check).parameters)
+
+
 def test_depth_presets_check_across_depths(tmp_path: Path) -> None:
-    with pytest.raises(abcscale.InputError, match="--export"):
+    with pytest.raises(abcscale.InputError, match="^export x.csv: depth runs are not stored"):
         abcscale.check("completep", depths="2,4", export="x.csv")
     r = abcscale.check("completep", depths=[2, 4], widths=[64], seeds=2, plot=str(tmp_path / "d.png"))
     assert type(r).__name__ == "DepthCheckResult" and [row.predicted for row in r.rows] == [0.0, 0.0, 0.0]

@@ -8,6 +8,8 @@ these presets here, so the command line and Python share one path.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from theory.errors import InputError
 from theory.parametrization import Parametrization
 from verify.depth.sweep import DepthRow, format_rows, rows_figure
-from verify.options import PLOT_SUFFIXES, Ints, at_least, check_suffix, parse_ints
+from verify.memory import Size, amount, check_fits, residual_run_bytes
+from verify.options import PLOT_SUFFIXES, Ints, at_least, check_output, parse_ints
 from verify.result import Result
 
 if TYPE_CHECKING:
@@ -63,7 +66,7 @@ class DepthPlan:
             bar.close()
         result = DepthCheckResult(self, rows)
         if self.plot:
-            result.plot(self.plot)
+            result.write_figure(self.plot)
         return result
 
 
@@ -104,15 +107,15 @@ class DepthCheckResult(Result):
                 f"{failed} FAIL; depths {','.join(map(str, self.plan.depths))}; width {self.plan.width}>")
 
 
-def check_depths(spec: str | Parametrization, *, depths: Ints | None = None, widths: Ints | None = None,
-                 seeds: int = 8, optimizer: str | None = None, export: str | None = None, plot: str | None = None,
-                 judged: bool = True, progress: bool = False,
+def check_depths(spec: str | os.PathLike[str] | Parametrization, *, depths: Ints | None = None,
+                 widths: Ints | None = None, seeds: int = 8, optimizer: str | None = None,
+                 export: str | None = None, plot: str | None = None, judged: bool = True, progress: bool = False,
                  announce: Callable[[str], None] | None = None) -> DepthCheckResult:
     """Validate, train the residual preset ``spec`` across ``depths`` and judge the slopes in L."""
     from theory.depth import DEPTH_PRESETS
     from theory.parametrization import suggest
 
-    name = spec if isinstance(spec, str) else spec.name
+    name = os.fspath(spec) if isinstance(spec, str | os.PathLike) else spec.name
     if name not in DEPTH_PRESETS:
         raise InputError(f"--depths: needs a residual preset ({', '.join(DEPTH_PRESETS)}), got {name!r}"
                          f"{suggest(name, tuple(DEPTH_PRESETS))}")
@@ -124,12 +127,15 @@ def check_depths(spec: str | Parametrization, *, depths: Ints | None = None, wid
     if width < MIN_WIDTH:
         raise InputError(f"--widths: residual runs need a width >= {MIN_WIDTH}, got {width}")
     at_least("--seeds", seeds, 1)
-    chosen = optimizer or "sgd"
+    chosen = "sgd" if optimizer is None else optimizer
     if chosen not in OPTIMIZERS:
         raise InputError(f"--optimizer {chosen}: depth runs support {' and '.join(OPTIMIZERS)}")
     if export is not None:
-        raise InputError(f"--export {export}: depth runs are not stored; use --json for the rows")
-    check_suffix("--plot", plot, PLOT_SUFFIXES)
+        raise InputError(f"--export {export}: depth runs are not stored (the result's rows hold the measurements)")
+    check_output("--plot", plot, PLOT_SUFFIXES)
+    check_fits(functools.partial(residual_run_bytes, adam=int(chosen == "adam")),
+               {"width": Size("--widths", width, MIN_WIDTH), "depth": Size("--depths", depth_list[-1])},
+               f"one width-{amount(width)} depth-{amount(depth_list[-1])} residual net")
     plan = DepthPlan(name, float(DEPTH_PRESETS[name][2]), chosen, depth_list, width, seeds, judged, plot)
     if announce is not None:
         announce(plan.header())
@@ -138,8 +144,14 @@ def check_depths(spec: str | Parametrization, *, depths: Ints | None = None, wid
 
 def _first(widths: Ints) -> int:
     """The first width as given (residual runs train at one width)."""
-    text = widths if isinstance(widths, str) else ",".join(str(w) for w in widths)
     try:
-        return int(text.split(",")[0])
+        text = widths if isinstance(widths, str) else ",".join(str(w) for w in widths)
+    except TypeError:  # a single number (or any non-list) from Python
+        raise InputError(f"--widths {widths!r}: expected a list of integers or a string like 256") from None
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise InputError(f"--widths {text!r}: expected comma-separated integers like 256") from None
+        values = []
+    if not values:
+        raise InputError(f"--widths {text!r}: expected comma-separated integers like 256")
+    return values[0]

@@ -42,7 +42,7 @@ class Criterion:
         if self.kind not in CRITERIA:
             from theory.parametrization import suggest
 
-            raise InputError(f"--criterion {self.kind!r}: unknown{suggest(self.kind, CRITERIA)}")
+            raise InputError(f"--criterion {self.kind!r}: unknown{suggest(str(self.kind), CRITERIA)}")
         for name in ("loss_factor", "activation_bound", "logit_bound"):
             value = getattr(self, name)
             if not value > 0:

@@ -17,7 +17,9 @@ trained again, unless its lease expires (it died), and then they are trained her
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Generator
@@ -40,9 +42,14 @@ from verify.options import (
     PLOT_SUFFIXES,
     Ints,
     at_least,
+    check_batch,
+    check_callback,
     check_data,
+    check_distinct_files,
+    check_output,
+    check_path,
     check_scheduler,
-    check_suffix,
+    check_text,
     parametrization,
     parse_widths,
     positive,
@@ -344,7 +351,7 @@ class LrSweepPlan:
                            len(self.param.layers), self.tolerance)
         result = LrSweepResult(self, sweep, max_fit, opt_fit, edge, width_rows(sweep, self.criterion))
         if self.plot:
-            result.plot(self.plot)
+            result.write_figure(self.plot)
         return result
 
 
@@ -420,7 +427,7 @@ class LrSweepResult(Result):
                 f"widths {','.join(map(str, self.sweep.widths))}; {self.plan.seeds} seeds>")
 
 
-def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
+def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None, loss: str | None = None,
              optimizer: str | None = None, activation: str | None = None, widths: Ints | None = None,
              seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH_SIZE,
              base_width: int = DEFAULT_BASE_WIDTH, data: str = "synthetic", criterion: str = "loss",
@@ -441,6 +448,7 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
     from theory.engine import derive
     from verify.runs.runtime import check_device
 
+    check_callback("--announce", announce)
     width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
     for option, value in (("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size),
                           ("--base-width", base_width), ("--workers", workers)):
@@ -448,10 +456,16 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
     tolerance = positive("--tolerance", tolerance)
     loss_factor = positive("--loss-factor", loss_factor)
     activation_bound = positive("--activation-bound", activation_bound)
+    start_lr = None if start_lr is None else positive("--start-lr", start_lr)
+    precision = positive("--precision", precision)
+    at_least("--grid-points", grid_points, 0)
     check_data(data)
+    check_batch(batch_size, data)
     check_scheduler(scheduler)
-    check_suffix("--plot", plot, PLOT_SUFFIXES)
-    device = check_device(device, workers=workers, scheduler=scheduler)
+    check_output("--plot", plot, PLOT_SUFFIXES)
+    db = check_path("--db", db)
+    check_distinct_files(("--db", db), ("--plot", plot))
+    device = check_device(check_text("--device", device), workers=workers, scheduler=scheduler)
     param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss,
                             activation=activation).with_(lr_exponent=0)
     param = trainable_mlp(param)
@@ -462,6 +476,17 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
         start_lr = 0.1 if param.optimizer.name == "sgd" else 1e-3
     search = SearchSettings(start_lr=start_lr, precision=precision, grid_points=grid_points, target=optimal_by)
     settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data=data)
+    if scheduler is None:  # a scheduler's workers are other machines
+        from verify.memory import Size, amount, check_fits, lr_job_bytes
+
+        widest = width_list[-1]
+        estimate = functools.partial(lr_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
+                                     eval_size=settings.eval_size,
+                                     inputs=64 if data == "digits" else settings.input_dim)
+        check_fits(estimate, {"width": Size("--widths", widest, 2), "seeds": Size("--seeds", seeds),
+                              "batch_size": Size("--batch-size", batch_size),
+                              "layers": Size("--layers", param.hidden_layers)},
+                   f"one width-{amount(widest)} job ({seeds} seeds)", device)
     plan = LrSweepPlan(param, settings, search, rule, width_list, seeds, tolerance, db,
                        derive(param).max_stable_lr_exponent, plot, workers, scheduler, device)
     if announce is not None:

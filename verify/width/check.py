@@ -9,6 +9,7 @@ presets of ``theory.depth`` (or ``depths=``) are checked across depths instead (
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ import sympy
 
 from theory.errors import InputError
 from theory.exponents import Exponent, format_exponent
+from theory.outputs import replacing
 from theory.parametrization import Parametrization
 from theory.presets import Constants, constants_of
 from verify.depth.check import DepthCheckResult
@@ -27,9 +29,14 @@ from verify.options import (
     PLOT_SUFFIXES,
     Ints,
     at_least,
+    check_batch,
+    check_callback,
     check_data,
+    check_distinct_files,
+    check_output,
+    check_path,
     check_scheduler,
-    check_suffix,
+    check_text,
     parametrization,
     parse_widths,
     positive,
@@ -158,10 +165,10 @@ class CheckPlan:
                                   device=self.device)
         result = CheckResult(self, outcome)
         if self.export:
-            with Store(self.db) as store:
-                store.export(self.export, [outcome.config])
+            with Store(self.db) as store, replacing(self.export) as temporary:
+                store.export(temporary, [outcome.config])
         if self.plot:
-            result.plot(self.plot)
+            result.write_figure(self.plot)
         return result
 
 
@@ -241,7 +248,20 @@ class CheckResult(Result):
                 f"widths {','.join(map(str, self.plan.widths))}; {self.plan.seeds} seeds>")
 
 
-def check(spec: str | Parametrization, *, layers: int | None = None, loss: str | None = None,
+def check_job_memory(param: Parametrization, settings: TrainSettings, width: int, seeds: int, device: str) -> None:
+    """Refuse a width whose job (all seeds together) cannot fit in the memory of ``device``."""
+    from verify.memory import Size, amount, check_fits, width_job_bytes
+
+    inputs = 64 if settings.data == "digits" else settings.input_dim
+    estimate = functools.partial(width_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
+                                 probe=settings.probe_size, inputs=inputs)
+    check_fits(estimate, {"width": Size("--widths", width, 2), "seeds": Size("--seeds", seeds),
+                          "batch_size": Size("--batch-size", settings.batch_size),
+                          "layers": Size("--layers", param.hidden_layers)},
+               f"one width-{amount(width)} job ({seeds} seeds)", device)
+
+
+def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None, loss: str | None = None,
           optimizer: str | None = None, activation: str | None = None, lr_exponent: object | None = None,
           eps_exponent: object | None = None, widths: Ints | None = None, seeds: int = DEFAULT_SEEDS,
           steps: int = DEFAULT_STEPS, lr: float | None = None, base_width: int | None = None,
@@ -265,7 +285,9 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
     from verify.model.optim import SUPPORTED
     from verify.runs.runtime import check_device
 
-    device = check_device(device, workers=workers, scheduler=scheduler)
+    at_least("--workers", workers, 1)
+    check_callback("--announce", announce)
+    device = check_device(check_text("--device", device), workers=workers, scheduler=scheduler)
     if depths is not None or _is_depth_preset(spec):
         from verify.depth.check import check_depths
 
@@ -284,9 +306,12 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
     lr = None if lr is None else positive("--lr", lr)  # a float, as the command line's: the config key
     warmup_lr = None if warmup_lr is None else positive("--warmup-lr", warmup_lr)
     tolerance = DEFAULT_TOLERANCE if tolerance is None else positive("--tolerance", tolerance)
-    check_suffix("--export", export, EXPORT_SUFFIXES)
-    check_suffix("--plot", plot, PLOT_SUFFIXES)
+    check_output("--export", export, EXPORT_SUFFIXES)
+    check_output("--plot", plot, PLOT_SUFFIXES)
+    db = check_path("--db", db)
+    check_distinct_files(("--db", db), ("--export", export), ("--plot", plot))
     check_data(data)
+    check_batch(batch_size, data)
     check_scheduler(scheduler)
     param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
                             eps_exponent=eps_exponent)
@@ -302,6 +327,8 @@ def check(spec: str | Parametrization, *, layers: int | None = None, loss: str |
     param, source = choose_lr_exponent(param, lr_exponent)
     settings = TrainSettings(steps=steps, batch_size=batch_size, base_width=base_width, lr=lr, data=data,
                              warmup_lr=warmup_lr)
+    if scheduler is None:  # a scheduler's workers are other machines
+        check_job_memory(param, settings, width_list[-1], seeds, device)
     plan = CheckPlan(param, source, target, settings, width_list, seeds, tolerance, db, judged, export, plot,
                      workers, scheduler, device)
     if announce is not None:
