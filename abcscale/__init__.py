@@ -131,7 +131,14 @@ def equivalent(first: str | PathLike[str] | Parametrization, second: str | PathL
     """abc-symmetry check between two parametrizations."""
     from theory.symmetry import equivalent as _equivalent
 
-    return _equivalent(parametrization(first, **overrides), parametrization(second, **overrides))
+    def named(spec: Any, keyword: str) -> Parametrization:
+        try:
+            return parametrization(spec, **overrides)
+        except InputError as err:  # the argument by the caller's name
+            text = str(err)
+            raise InputError(keyword + text[4:] if text.startswith("spec:") else text) from None
+
+    return _equivalent(named(first, "first"), named(second, "second"))
 
 
 @_python_api(_check_keywords)

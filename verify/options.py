@@ -151,7 +151,7 @@ def parametrization(spec: str | os.PathLike[str] | Parametrization, *, layers: i
         return resolve(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
                        lr_exponent=lr_exponent, eps_exponent=eps_exponent)
     if not isinstance(spec, Parametrization):
-        raise InputError(f"{spec!r}: expected a preset name, a TOML path or a Parametrization")
+        raise InputError(f"spec: expected a preset name, a TOML path or a Parametrization, got {type(spec).__name__}")
     if layers is not None and layers != spec.hidden_layers:
         raise InputError(f"--layers {layers}: {spec.name} has {spec.hidden_layers} hidden layers; give a preset "
                          "name or a TOML path to change the depth")

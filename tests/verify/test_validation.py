@@ -148,16 +148,17 @@ def test_the_exception_types_are_exported() -> None:
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: abcscale.derive(None), "None: expected a preset name, a TOML path or a Parametrization"),
+    (lambda: abcscale.derive(None), "spec: expected a preset name, a TOML path or a Parametrization, got NoneType"),
     (lambda: abcscale.derive("sp", horizon=0), "horizon: need 2..64 unrolled steps, got 0"),
-    (lambda: abcscale.derive("sp", horizon="4"), "horizon: need 2..64 unrolled steps, got '4'"),
+    (lambda: abcscale.derive("sp", horizon="4"),
+     "horizon: expected an integer number of unrolled steps (2..64), got str"),
     (lambda: abcscale.derive("sp", layers=0), "layers: need a positive number of hidden layers, got 0"),
-    (lambda: abcscale.solve(3), "3: expected a preset name"),
-    (lambda: abcscale.equivalent("sp", None), "None: expected a preset name"),
+    (lambda: abcscale.solve(3), "spec: expected a preset name, a TOML path or a Parametrization, got int"),
+    (lambda: abcscale.equivalent("sp", None), "second: expected a preset name, a TOML path or a Parametrization"),
     (lambda: abcscale.parametrization(abcscale.get_preset("mup"), layers=5), "layers 5: mup has 3 hidden layers"),
     (lambda: abcscale.get_preset("sp", layers=0), "layers: need a positive number"),
     (lambda: abcscale.get_preset(None), "unknown preset None"),
-    (lambda: abcscale.resolve(None), "None: expected a preset name or the path of a TOML file"),
+    (lambda: abcscale.resolve(None), "spec: expected a preset name or a TOML path, got NoneType"),
     (lambda: abcscale.load_toml(None), "None: expected the path of a TOML file"),
     (lambda: abcscale.check("sp", db=3), "db 3: expected a file name"),
     (lambda: abcscale.check("depth-mup", widths=[10**8]), "widths 100000000: one width-1e8 depth-32 residual net"),
