@@ -315,8 +315,13 @@ def _forward(b: _Builder, net: Network, ops: list[Op], param: Parametrization, t
                 continue
             own_q, carried_q = _own_and_carried(net, op.q, t)
             own_k, carried_k = _own_and_carried(net, op.k, t)
-            b.node(_change(out, t), partial(_scores_change, op.head_width, op.alpha), _at(op.q, t), _at(op.k, t),
-                   own_q, carried_q, own_k, carried_k)
+            rule = partial(_scores_change, op.head_width, op.alpha)
+            b.node(_change(out, t), rule, _at(op.q, t), _at(op.k, t), own_q, carried_q, own_k, carried_k)
+            # the two parts of that change, reported beside it (verification measures each): what the query's and
+            # key's own updates add, and what the initial weights give on the moved inputs
+            b.node((f"{out.change}_own", key, t), rule, _at(op.q, t), _at(op.k, t), own_q, NONE, own_k, NONE)
+            b.node((f"{out.change}_carried", key, t), rule, _at(op.q, t), _at(op.k, t), NONE, carried_q, NONE,
+                   carried_k)
             b.node(_at(out, t), _current, _at(out, 0), _change(out, t))
         elif isinstance(op, Mix):
             b.node(_at(out, t), _identity, _at(op.v, t))
