@@ -448,7 +448,7 @@ def lr_sweep(spec: str | Parametrization, *, layers: int | None = None, loss: st
     tolerance = positive("--tolerance", tolerance)
     loss_factor = positive("--loss-factor", loss_factor)
     activation_bound = positive("--activation-bound", activation_bound)
-    check_data(data)
+    check_data(data, transformer=False)
     check_scheduler(scheduler)
     check_suffix("--plot", plot, PLOT_SUFFIXES)
     device = check_device(device, workers=workers, scheduler=scheduler)
