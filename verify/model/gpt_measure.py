@@ -128,8 +128,8 @@ def _initial_product(scale: TensorScale, w_0: torch.Tensor, x: torch.Tensor) -> 
 
 
 def _mean_square(t: torch.Tensor) -> torch.Tensor:
-    """Mean square over the last axis, in float64: (S, R, T)."""
-    return t.double().pow(2).mean(dim=-1)
+    """Mean square over the last axis (S, R, T): float32 sums of squares, as ``rms`` takes them, then float64."""
+    return torch.linalg.vector_norm(t, dim=-1).double().pow(2).div_(t.shape[-1])
 
 
 def _per_token_gradient(scale: TensorScale, probe: Trace, grads: dict[str, torch.Tensor], tokens: torch.Tensor,
@@ -139,7 +139,7 @@ def _per_token_gradient(scale: TensorScale, probe: Trace, grads: dict[str, torch
     dh = grads[name][:, :rows]
     m = scale.multiplier
     if scale.kind == "gain":
-        squares = (dh.double() * probe.inputs[name].double()).pow(2).mean(dim=-1)  # (S, R, T)
+        squares = _mean_square(dh * probe.inputs[name])  # (S, R, T)
     elif scale.kind in ("embedding", "position"):
         fan_in = scale.shape[0]  # one-hot over the vocabulary (positions)
         squares = _mean_square(dh) / fan_in
