@@ -103,6 +103,8 @@ def test_attention_logit_change_parts(heads: str, alpha: Fraction, own: Fraction
         parts = [report.module_exponent("h1.attn.scores", kind, step) for kind in ("own", "carried", "change")]
         assert parts == [sympy.Rational(own), sympy.Rational(carried), sympy.Rational(max(own, carried))]
     assert report.module_exponent("logits", "init", 5) == report.modules["logits"]["init"]
+    zero_query = derive(replace(param, layers=tuple(replace(l, zero_init=l.name.endswith(".q")) for l in param.layers)))
+    assert zero_query.module_exponent("h0.attn.scores", "carried", 1) == -sympy.oo  # W_Q0 = 0: P_q = 0
     with pytest.raises(InputError, match="did you mean 'h0.attn.scores'"):
         report.module_exponent("h0.attn.score", "change", 1)
     with pytest.raises(InputError, match="choose init, change"):
