@@ -50,15 +50,17 @@ class Point:
             return (f"{self.name}/{self.quantity}", 0, self.step)
         return (self.quantity, self.layer, self.step)
 
-    def parts(self) -> tuple[Point, Point] | None:
-        """The two measured terms this change is exactly the sum of (the two-term verdict), if any: a
-        pre-activation or feature change's effective and propagating updates, attention logits' own and
-        carried parts."""
+    def parts(self) -> tuple[Point, Point, Point] | None:
+        """For a change judged by the two-term verdict: the measured change that is exactly the sum of two
+        measured terms, and the terms (None otherwise).  A pre-activation or feature change: the pre-activation
+        change, its effective and propagating updates (the feature change follows the pre-activation's through
+        the activation); attention logits' change: itself, its own and carried parts."""
         if self.quantity in ("preactivation_update", "feature_update") and not self.module:
-            return (Point("effective_update", self.layer, self.step, self.name),
+            return (Point("preactivation_update", self.layer, self.step, self.name),
+                    Point("effective_update", self.layer, self.step, self.name),
                     Point("propagating_update", self.layer, self.step, self.name))
         if self.module and self.quantity == "change" and self.name.endswith(SCORES):
-            return (Point("own", 0, self.step, self.name), Point("carried", 0, self.step, self.name))
+            return (self, Point("own", 0, self.step, self.name), Point("carried", 0, self.step, self.name))
         return None
 
 

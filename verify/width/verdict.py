@@ -80,8 +80,8 @@ def judge_one(predicted: sympy.Expr | None, fit: SlopeFit, tolerance: float) -> 
 
 
 class JudgedPoint(Protocol):
-    """A point to judge (``verify.width.points.Point``): where its values are stored, its names, and the two
-    terms it is exactly the sum of, if any."""
+    """A point to judge (``verify.width.points.Point``): where its values are stored, its names, and for the
+    two-term verdict the change that is exactly the sum of two measured terms, and the terms."""
 
     @property
     def quantity(self) -> str: ...
@@ -93,7 +93,7 @@ class JudgedPoint(Protocol):
     def name(self) -> str: ...
     @property
     def key(self) -> tuple[str, int, int]: ...
-    def parts(self) -> tuple[JudgedPoint, JudgedPoint] | None: ...
+    def parts(self) -> tuple[JudgedPoint, JudgedPoint, JudgedPoint] | None: ...
 
 
 # how a note names the two terms of a sum
@@ -129,10 +129,10 @@ def judge_points(predicted_of: Callable[[JudgedPoint], sympy.Expr | None],
         fit = fit_slope(widths, data) if data is not None else SlopeFit(None, None, None, "not measured")
         verdict, note = judge_one(predicted, fit, tolerance), fit.note
         parts = point.parts()
-        crossover = None if parts is None else _two_term(predicted_of, values, widths, point, parts, predicted)
+        crossover = None if parts is None else _two_term(predicted_of, values, widths, parts, predicted)
         if crossover is not None and fit.slope is not None and parts is not None:
             if crossover.cosine < MIN_COSINE:
-                terms = TERMS[(parts[0].quantity, parts[1].quantity)]
+                terms = TERMS[(parts[1].quantity, parts[2].quantity)]
                 verdict, note = "FAIL", f"{terms} cancel (cos {crossover.cosine:+.2f})"
             elif verdict == "FAIL" and crossover.distance(fit.slope) <= tolerance:
                 verdict, note = "PASS", (f"two-term sum of the engine's exponents: slope [{crossover.low:+.2f}, "
@@ -143,18 +143,19 @@ def judge_points(predicted_of: Callable[[JudgedPoint], sympy.Expr | None],
 
 
 def _two_term(predicted_of: Callable[[JudgedPoint], sympy.Expr | None],
-              values: dict[tuple[str, int, int], np.ndarray], widths: Sequence[int], point: JudgedPoint,
-              parts: tuple[JudgedPoint, JudgedPoint], predicted: sympy.Expr | None) -> TwoTerm | None:
-    """The finite-width expectation of a change that sums two terms of different orders (else None)."""
+              values: dict[tuple[str, int, int], np.ndarray], widths: Sequence[int],
+              parts: tuple[JudgedPoint, JudgedPoint, JudgedPoint], predicted: sympy.Expr | None) -> TwoTerm | None:
+    """The finite-width expectation of a change that sums two terms of different orders (else None); ``parts``:
+    the measured sum and its two terms."""
     if predicted is None or not predicted.is_number:
         return None
-    exponents = [predicted_of(part) for part in parts]
+    exponents = [predicted_of(part) for part in parts[1:]]
     if any(e is None or not e.is_number or not e.is_finite for e in exponents):
         return None
     e_first, e_second = (float(e) for e in exponents)  # type: ignore[arg-type]
     if e_first == e_second or float(predicted) != max(e_first, e_second):
         return None
-    total, first, second = (values.get(p.key) for p in (point, *parts))
+    total, first, second = (values.get(p.key) for p in parts)
     if total is None or first is None or second is None:
         return None
     return two_term(widths, total, first, second, e_first, e_second)
