@@ -98,18 +98,18 @@ def _tied() -> Parametrization:
 
 
 def test_tied_embeddings_share_one_tensor() -> None:
-    """No lm_head: the logits are (n/n0)^-(a+m) N(x) wte^T with the one wte tensor."""
+    """No lm_head: the logits are (n/n0)^-(a+m) N(x) wte^T / sqrt(n0) with the one wte tensor."""
     param = _tied()
     job = Job(param=param, width=64, seeds=(0,), settings=SMALL)
     model, tensors = build(job)
     names = [s.name for s in model.scales]
     assert "lm_head" not in names and names.count("wte") == 1
     scale = model.scale("wte")
-    assert scale.readout_multiplier == pytest.approx(0.5)  # (64 / 32)^-1
+    assert scale.readout_multiplier == pytest.approx(0.5 / math.sqrt(32))  # (64 / 32)^-1 / sqrt(n0)
     data = load_for(SMALL, "ce")
     trace = model.forward(data.probe_x)
     wte = tensors[names.index("wte")]
-    expected = torch.matmul(trace.inputs[READOUT], wte.unsqueeze(1).transpose(-1, -2)) * 0.5
+    expected = torch.matmul(trace.inputs[READOUT], wte.unsqueeze(1).transpose(-1, -2)) * scale.readout_multiplier
     torch.testing.assert_close(trace.logits, expected)
 
 

@@ -15,7 +15,10 @@ plain model's and scale like r^{-b_t} (exactly 0 for a zero-initialised tensor):
 So at n = n0 every multiplier is 1 and the model is a plain pre-LN GPT (no biases, nanoGPT's ``bias=False``):
 ``x <- x + O(attn(N(x)))``, ``x <- x + down(phi(up(N(x))))``, logits from ``N(x)``; N is LayerNorm or RMSNorm
 (eps 1e-5) with the gain tensor when the architecture has trainable gains.  A tied readout computes
-``r^{-a_wte - m} N(x) wte^T`` (m the architecture's ``readout_multiplier``).
+``r^{-a_wte - m} N(x) wte^T / sqrt(n0)`` (m the architecture's ``readout_multiplier``): the shared tensor has
+the embedding's N(0, 1) entries, and the constant 1/sqrt(n0) gives its readout use the untied readout's
+fan-in scale at n0 (without it the base model's logits would be sqrt(n0) times larger; no width exponent
+changes).
 
 Heads: d_head0 = ``head_dim`` is the head dimension at the base width.  ``fixed-count`` keeps n0 / d_head0
 heads at every width (d_head = n / heads grows like n); ``fixed-dim`` keeps d_head = d_head0 (n / d_head0
@@ -59,7 +62,7 @@ class TensorScale:
     eps: float
     weight_decay: float = 0.0
     zero_init: bool = False
-    readout_multiplier: float = 1.0  # a tied embedding: the extra factor of its readout use
+    readout_multiplier: float = 1.0  # a tied embedding: the extra factor of its readout use, (n/n0)^-m / sqrt(n0)
 
     def lr_at(self, update: int) -> float:
         """Learning rate of update ``update`` (no warm-up schedules for transformers)."""
@@ -134,7 +137,7 @@ def tensor_scales(param: Parametrization, shape: Shape, *, base_width: int, lr: 
         tensor_eps = eps if eps_exp is None else eps * _power(ratio, -_number(eps_exp, f"{layer.name}.eps_exponent"))
         decay = 0.0 if layer.wd_exponent is None else \
             weight_decay * _power(ratio, -_number(layer.wd_exponent, f"{layer.name}.wd_exponent"))
-        readout = _power(ratio, -_number(arch.readout_multiplier, "readout_multiplier")) \
+        readout = _power(ratio, -_number(arch.readout_multiplier, "readout_multiplier")) / math.sqrt(base_width) \
             if arch.tied and kind == "embedding" else 1.0
         out.append(TensorScale(name=layer.name, kind=kind, index=layer.index, shape=_tensor_shape(kind, shape),
                                multiplier=_power(ratio, -a), init_std=_base_std(kind, base_width) * _power(ratio, -b),
