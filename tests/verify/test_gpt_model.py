@@ -167,6 +167,31 @@ def test_one_step_effective_update_is_the_hand_computed_product() -> None:
             rms(w1[v_index] - w0[v_index]).item(), rel=1e-4)
 
 
+def test_adamw_decays_per_tensor_as_torch_does() -> None:
+    """lambda = lambda0 (n/n0)^-wd on the tensors with a wd_exponent (none elsewhere), and the batched AdamW step
+    is torch.optim.AdamW's, seed by seed (float32 round-off)."""
+    from verify.model.optim import BatchedOptimizer
+
+    param = gpt_parametrization(GPT(blocks=1), _mup_abc("adam"), optimizer="adamw", wd={"query": 1, "gain": 0})
+    shape = _shape(param, 256)
+    scales = {s.name: s for s in tensor_scales(param, shape, base_width=64, lr=1e-2,  # type: ignore[arg-type]
+                                               weight_decay=0.1)}
+    assert scales["h0.attn.q"].weight_decay == pytest.approx(0.1 / 4)
+    assert scales["h0.ln_1"].weight_decay == pytest.approx(0.1) and scales["h0.attn.k"].weight_decay == 0.0
+    scale = scales["h0.attn.q"]
+    w, grads = torch.randn(2, 8, 8), [torch.randn(2, 8, 8) for _ in range(3)]
+    mine = w.clone()
+    optim = BatchedOptimizer("adamw", [scale])
+    theirs = [w[s].clone().requires_grad_(True) for s in range(2)]
+    reference = [torch.optim.AdamW([t], lr=scale.lr, eps=scale.eps, weight_decay=scale.weight_decay) for t in theirs]
+    for g in grads:
+        optim.step([mine], [g])
+        for s, (t, opt) in enumerate(zip(theirs, reference, strict=True)):
+            t.grad = g[s].clone()
+            opt.step()
+    torch.testing.assert_close(mine, torch.stack([t.detach() for t in theirs]))
+
+
 def test_key_gradient_ignores_what_every_position_shares() -> None:
     """d loss / d k sums to zero over each sequence's positions (each query's softmax weights sum to 1), so the
     key's weight gradient sum_t dk_t y_t^T annihilates any input direction shared by a sequence's positions;
