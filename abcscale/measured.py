@@ -66,7 +66,8 @@ def measured_table(db: str, config: str | None = None, tolerance: float | None =
     """Predicted | measured slope [95% CI] | verdict for every judged quantity of each configuration."""
     from theory.engine import derive
     from verify.runs.store import Store
-    from verify.width.verdict import DEFAULT_TOLERANCE, judge, value_table
+    from verify.width.points import judge_check, model_size, predictor
+    from verify.width.verdict import DEFAULT_TOLERANCE, value_table
 
     if not Path(db).is_file():
         raise InputError(f"--db {db}: no such results file")
@@ -90,12 +91,13 @@ def measured_table(db: str, config: str | None = None, tolerance: float | None =
             values = value_table(store.measurements(key), widths, seeds)
             diverged = sum(r["status"] == "diverged" for r in runs)
             notes.append(f"{key[:8]}: {param.optimizer.name}, loss {param.loss}, {param.activation}, "
-                         f"L={param.hidden_layers}, x = {format_exponent(param.lr_exponent)}, widths "
+                         f"{model_size(param)}, x = {format_exponent(param.lr_exponent)}, widths "
                          f"{', '.join(map(str, widths))}, {len(seeds)} seeds, {steps} steps, {diverged} diverged runs")
-            for row in judge(report, values, widths, len(param.layers), steps, tol):
+            predicted = predictor(report)
+            for row in judge_check(report, param, values, widths, steps, tol):
                 verdict = row.verdict + (f" ({row.note})" if row.note and row.verdict == "FAIL" else "")
-                rows.append([Text(key[:8]), Text(row.quantity), Text(str(row.layer)), Text(str(row.step)),
-                             Power(exact(report.exponent(row.quantity, row.layer, row.step))),
+                rows.append([Text(key[:8]), Text(row.quantity), Text(row.name or str(row.layer)), Text(str(row.step)),
+                             Power(exact(predicted(row))),
                              Measured(row.measured, row.low, row.high), Text(verdict)])
     finally:
         store.close()

@@ -100,6 +100,21 @@ class Report:
     init_lifted_at: int | None = None
     # a network's reported values beside its tensors (logits; per block attention logits, residual stream)
     modules: dict[str, dict[str, Exponent | None]] = field(default_factory=dict)
+    # the same values at every step: (name, "init" | "change", step) -> exponent ("init" at step 0 only)
+    _module_steps: dict[tuple[str, str, int], Exponent | None] = field(default_factory=dict, repr=False)
+
+    def module_exponent(self, name: str, kind: str, step: int) -> Exponent | None:
+        """Exponent of a module value (``modules``' names: attention logits, residual stream, logits): its
+        ``kind`` "init" (at step 0) or its "change" since initialisation after ``step`` updates; for attention
+        logits also the change's parts "own" (what the query's and key's own updates add) and "carried" (the
+        initial weights on the moved inputs)."""
+        if name not in self.modules:
+            from theory.parametrization import suggest
+
+            raise InputError(f"unknown module value {name!r}{suggest(name, list(self.modules))}")
+        if kind not in ("init", "change", *PARTS):
+            raise InputError(f"module value kind {kind!r}: choose init, change, own or carried")
+        return self._module_steps.get((name, kind, 0 if kind == "init" else min(step, self.horizon)))
 
     def exponent(self, quantity: str, layer: int, step: int) -> Exponent | None:
         """Exponent of ``quantity`` at ``layer`` after ``step`` updates (settled value past the horizon)."""
@@ -341,7 +356,7 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
                         "layer to be lifted: a longer horizon tells a slow escape from a blow-up"
                         if vanishing and not blows_up(pred) else ""))
 
-    modules = _modules(values, net, horizon, x_symbol)
+    modules, module_steps = _modules(values, net, horizon, x_symbol)
     notes += _tied_notes(values, net, param, horizon, x_symbol)
     logits = {"init": modules["logits"]["init"], "update": modules["logits"]["change"],
               "first_step_update": modules["logits"]["first_step_change"]}
@@ -362,22 +377,35 @@ def derive(param: Parametrization, horizon: int = DEFAULT_HORIZON) -> Report:
                      "stable LR exponent is given.")
     return Report(param, regime, dynamics, nontrivial, max_stable, attained, max_bounded, phases, logits, layers,
                   horizon, settled_at, notes, steps, vanishing_init=vanishing, init_lifted_at=lifted_at,
-                  modules=modules if not chain else {})
+                  modules=modules if not chain else {}, _module_steps=module_steps if not chain else {})
 
 
 def _modules(values: dict[Any, Maybe], net: Network, horizon: int, x: sympy.Symbol | None
-             ) -> dict[str, dict[str, Exponent | None]]:
+             ) -> tuple[dict[str, dict[str, Exponent | None]], dict[tuple[str, str, int], Exponent | None]]:
     """Init and change exponents of the values a network reports beside its tensors: the logits, and for a
-    transformer each block's attention logits and residual stream."""
+    transformer each block's attention logits and residual stream; and the same at every step."""
     def row(value: Any) -> dict[str, Exponent | None]:
         return {"init": to_sympy(values[(value.prefix, value.key, 0)], x),
                 "change": to_sympy(values.get((value.change, value.key, horizon)), x),
                 "first_step_change": to_sympy(values.get((value.change, value.key, 1)), x)}
 
-    out = {str(v.key): row(v) for v in (*net.features, *net.saturating)
-           if isinstance(v.key, str) and v.key.endswith(MODULE_SUFFIXES)}
-    out["logits"] = row(net.logits)
-    return out
+    reported = [v for v in (*net.features, *net.saturating)
+                if isinstance(v.key, str) and v.key.endswith(MODULE_SUFFIXES)] + [net.logits]
+    out = {("logits" if v == net.logits else str(v.key)): row(v) for v in reported}
+    steps: dict[tuple[str, str, int], Exponent | None] = {}
+    for name, v in zip(out, reported, strict=True):
+        steps[(name, "init", 0)] = out[name]["init"]
+        for t in range(1, horizon + 1):
+            steps[(name, "change", t)] = to_sympy(values.get((v.change, v.key, t)), x)
+            for part in PARTS:
+                if (f"{v.change}_{part}", v.key, t) in values:
+                    steps[(name, part, t)] = to_sympy(values[(f"{v.change}_{part}", v.key, t)], x)
+    return out, steps
+
+
+# the parts of an attention logits' change (theory.unroll): the query's and key's own updates, and what the
+# initial weights give on their moved inputs
+PARTS = ("own", "carried")
 
 
 MODULE_SUFFIXES = (".scores", ".resid.attn", ".resid.mlp", "embed")

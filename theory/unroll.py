@@ -98,6 +98,15 @@ def _scores_change(width: int, alpha: Fraction, q: Maybe, k: Maybe, dq_own: Mayb
                -alpha * width)
 
 
+def _scores_carried(width: int, alpha: Fraction, q0: Maybe, k0: Maybe, dq_carried: Maybe, dk_carried: Maybe
+                    ) -> Maybe:
+    """The carried part of the logits' change: P_q.P_k - q_0.k_0, where P = W_0 y_t are the initial weights on
+    the moved inputs, i.e. (W_Q0 dy).P_k + q_0.(W_K0 dy).  Independent of each other: random sums over d_head
+    (exactly zero when the initial query and key weights are, as for a zero-initialised query)."""
+    half = HALF * width
+    return add(mx(add(dq_carried, mx(k0, dk_carried), half), add(q0, dk_carried, half)), -alpha * width)
+
+
 def _scores_backward(alpha: Fraction, width: int, g: Maybe, other: Maybe) -> Maybe:
     return add(g, other, -alpha * width)  # d s / d q = d_head^{-alpha} k: one coordinate, no sum
 
@@ -355,8 +364,13 @@ def _forward(b: _Builder, net: Network, ops: list[Op], param: Parametrization, t
                 continue
             own_q, carried_q = _own_and_carried(net, op.q, t)
             own_k, carried_k = _own_and_carried(net, op.k, t)
-            b.node(_change(out, t), partial(_scores_change, op.head_width, op.alpha), _at(op.q, t), _at(op.k, t),
-                   own_q, carried_q, own_k, carried_k)
+            rule = partial(_scores_change, op.head_width, op.alpha)
+            b.node(_change(out, t), rule, _at(op.q, t), _at(op.k, t), own_q, carried_q, own_k, carried_k)
+            # the two parts of that change, reported beside it (verification measures each): what the query's and
+            # key's own updates add, and what the initial weights give on the moved inputs
+            b.node((f"{out.change}_own", key, t), rule, _at(op.q, t), _at(op.k, t), own_q, NONE, own_k, NONE)
+            b.node((f"{out.change}_carried", key, t), partial(_scores_carried, op.head_width, op.alpha),
+                   _at(op.q, 0), _at(op.k, 0), carried_q, carried_k)
             b.node(_at(out, t), _current, _at(out, 0), _change(out, t))
         elif isinstance(op, Mix):
             b.node(_at(out, t), _identity, _at(op.v, t))

@@ -119,6 +119,15 @@ def width_job_bytes(*, width: int, seeds: int, batch_size: int, layers: int, opt
                              inputs=inputs)
 
 
+def gpt_job_bytes(*, width: int, seeds: int, blocks: int, batch_size: int, seq_len: int, vocab: int = 128) -> float:
+    """``verify.model.gpt``: 12 d^2 weights per block and the embeddings, held five times (weights, initial
+    weights, gradients, two Adam moments), and the activations of the batch and the probes (4 d per token per
+    block for the MLP, the attention's T^2 per head being small at these sequence lengths)."""
+    weights = seeds * (blocks * 12 * width * width + 2 * vocab * width)
+    activations = seeds * 40 * batch_size * seq_len * blocks * width
+    return float(FLOAT32 * (5 * weights + activations))
+
+
 def lr_job_bytes(*, width: int, seeds: int, batch_size: int, layers: int, optimizer: str = "sgd",
                  momentum: float = 0.0, eval_size: int = 512, inputs: int = 64) -> float:
     """``verify.lr.train.train_lr_job``: weights, gradients, the initial snapshot (Adam: and the weights before

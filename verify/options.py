@@ -92,14 +92,20 @@ def check_distinct_files(*files: tuple[str, str | None]) -> None:
         seen[key] = option
 
 
-def check_data(name: str) -> str:
-    """A data set the trainers know (``verify.data.DATASETS``)."""
-    from verify.data import DATASETS
+def check_data(name: str, *, transformer: bool | None = None) -> str:
+    """A data set the trainers know (``verify.data.DATASETS``); with ``transformer`` given, one that this kind
+    of model trains on (sequences for a transformer, rows of features for an MLP)."""
+    from verify.data import DATASETS, MLP_DATASETS, SEQUENCE_DATASETS
 
     if name not in DATASETS:
         from theory.parametrization import suggest
 
         raise InputError(f"unknown --data {name!r}{suggest(str(name), DATASETS)}")
+    if transformer is True and name not in SEQUENCE_DATASETS:
+        raise InputError(f"--data {name}: a transformer trains on token sequences ({', '.join(SEQUENCE_DATASETS)})")
+    if transformer is False and name not in MLP_DATASETS:
+        raise InputError(f"--data {name}: a character corpus for transformers; an MLP trains on "
+                         f"{' or '.join(MLP_DATASETS)}")
     return name
 
 
@@ -169,8 +175,24 @@ def parametrization(spec: str | os.PathLike[str] | Parametrization, *, layers: i
 
 
 def trainable_mlp(param: Parametrization) -> Parametrization:
-    """``param`` if the torch trainer can train it (an MLP); a transformer is refused in one line."""
+    """``param`` if the MLP trainer can train it (``lr-sweep``); a transformer is refused in one line."""
     if param.network is not None:
-        raise InputError(f"{param.name or 'this parametrization'}: a transformer; the torch trainer builds MLPs "
-                         "only (abcscale derive, solve, equivalent and table work on transformers)")
+        raise InputError(f"{param.name or 'this parametrization'}: a transformer; lr-sweep trains MLPs only (check "
+                         "and verify train transformers; derive, solve, equivalent and table work on them)")
+    return param
+
+
+def trainable(param: Parametrization) -> Parametrization:
+    """``param`` if a width check can train it: an MLP with the MLP trainer's optimizers, or a GPT with the GPT
+    trainer's (``verify.model.optim``) and cross-entropy (a language model); else one line."""
+    from verify.model.optim import GPT_SUPPORTED, SUPPORTED
+
+    supported = SUPPORTED if param.network is None else GPT_SUPPORTED
+    kind = "MLP" if param.network is None else "transformer"
+    if param.optimizer.name not in supported:
+        raise InputError(f"--optimizer {param.optimizer.name}: the torch {kind} trainer supports "
+                         f"{', '.join(supported)}")
+    if param.network is not None and param.loss != "ce":
+        raise InputError(f"--loss {param.loss}: a transformer trains as a character language model, with "
+                         "cross-entropy (ce) only")
     return param

@@ -11,26 +11,29 @@ from abcscale.commands._common import add_parametrization_args
 DEFAULT_WIDTHS = "128,256,512,1024"
 DEFAULT_SEEDS = 8
 DEFAULT_STEPS = 3
+GPT_WIDTHS = "64,128,256,512"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags shared by ``verify`` and ``check``."""
     add_parametrization_args(p, lr_help="global LR exponent X (LR = eta0 (n/n0)^(X - c_l)); default: the engine's "
                              "maximal stable X, the edge where the theory makes its sharpest claims")
-    p.add_argument("--widths", default=None, help=f"comma-separated widths (default {DEFAULT_WIDTHS}; with "
-                   "--depths the first is the width, default 256)")
+    p.add_argument("--widths", default=None, help=f"comma-separated widths (default {DEFAULT_WIDTHS}; a transformer "
+                   f"{GPT_WIDTHS}; with --depths the first is the width, default 256)")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help=f"seeds per width (default {DEFAULT_SEEDS})")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
     p.add_argument("--lr", type=float, default=None,
                    help="eta0, LR at the base width (default 0.1 sgd+ce, 0.003 sgd+mse, 1e-3 adam/signsgd, 0.02 muon)")
     p.add_argument("--base-width", type=int, default=None,
                    help="n0, where every layer is He-initialised (default 128; ip and ip-llr: 1, their source's "
-                        "convention)")
+                        "convention; a transformer: 64, where it is a plain GPT)")
     p.add_argument("--warmup-lr", type=float, default=None,
                    help="eta0 of the warm-up updates of a schedule (default eta0; ip-llr: 1)")
-    p.add_argument("--batch-size", type=int, default=1,
-                   help="training examples per step (default 1, as mup's coord check: see docs/verify.md)")
-    p.add_argument("--data", default="synthetic", help="synthetic (Gaussian + teacher) or digits (sklearn)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="training examples per step (default 1, as mup's coord check: see docs/verify.md; a "
+                        "transformer: 4 sequences)")
+    p.add_argument("--data", default=None, help="synthetic (Gaussian + teacher, the default) or digits (sklearn) for "
+                   "an MLP; pydoc (CPython's documentation, characters; the default) for a transformer")
     p.add_argument("--predict", default=None, metavar="PRESET|FILE.toml",
                    help="judge against the exponents of this parametrization instead (test a claim that "
                         "the trained model implements it)")

@@ -74,3 +74,42 @@ def test_depths_bad_input() -> None:
 
     assert_clean_error(abcscale("verify", "sp", "--depths", "4,8"), "--depths", "residual preset")
     assert_clean_error(abcscale("verify", "depth-mup", "--depths", "4,x"), "--depths")
+
+
+@pytest.mark.parametrize("args, field", [
+    (["gpt-mup", "--loss", "mse"], "--loss mse"),
+    (["gpt-mup", "--data", "digits"], "--data digits"),
+    (["gpt-mup", "--optimizer", "muon"], "--optimizer muon"),
+    (["gpt-mup", "--widths", "64,65"], "width 65"),
+    (["gpt-mup", "--predict", "mup"], "--predict mup"),
+    (["sp", "--data", "pydoc"], "--data pydoc"),
+])
+def test_bad_transformer_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          args: list[str], field: str) -> None:
+    db = tmp_path / "x.db"
+    assert main(["check", *args, "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("abcscale: error:") and field in err and "\n" not in err
+    assert not db.exists()
+
+
+def test_lr_sweep_still_refuses_a_transformer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lr-sweep", "gpt-mup", "--db", str(tmp_path / "x.db")]) == 2
+    assert "lr-sweep trains MLPs only" in capsys.readouterr().err
+
+
+def test_check_a_gpt_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tiny GPT check: rows named by tensor and reported value, JSON names them, a rerun resumes."""
+    db = tmp_path / "g.db"
+    tiny = ["--widths", "32,64", "--seeds", "2", "--steps", "2", "--base-width", "32", "--db", str(db)]
+    code = main(["check", "gpt-mup", "--optimizer", "adam", "--layers", "1", "--json", *tiny])
+    out = json.loads(capsys.readouterr().out)
+    assert code in (0, 1) and out["lr_exponent"] == "0"
+    names = {(r["quantity"], r["name"]) for r in out["rows"]}
+    assert {("effective_update", "h0.attn.q"), ("change", "h0.attn.scores"), ("own", "h0.attn.scores"),
+            ("init", "logits"), ("change", "h0.resid.mlp")} <= names
+    assert ("propagating_update", "wte") not in names
+    assert main(["verify", "gpt-mup", "--optimizer", "adam", "--layers", "1", *tiny]) == 0
+    printed = capsys.readouterr().out
+    assert "0 of 4 (width, seed) runs trained now, 4 resumed" in printed and "tensor" in printed
+    assert printed.startswith("gpt-mup (adam, ce, 1 block): ")

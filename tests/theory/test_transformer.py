@@ -89,6 +89,28 @@ def test_attention_logits_at_mup_learning_rates(heads: str, alpha: Fraction, ini
     assert (scores["init"], scores["change"]) == (sympy.Rational(init), sympy.Rational(change))
 
 
+@pytest.mark.parametrize("heads, alpha, own, carried", [
+    ("fixed-count", Fraction(1), 0, -H),  # the own updates meet k coherently over d_head, the carried ones do not
+    ("fixed-count", H, H, 0),
+    ("fixed-dim", Fraction(1), 0, 0),  # no sum that grows with n
+])
+def test_attention_logit_change_parts(heads: str, alpha: Fraction, own: Fraction, carried: Fraction) -> None:
+    """The change's own part (the query's and key's own updates) and carried part (the initial weights on the moved
+    inputs), at every step: the change is the larger, as the engine's max rule has it."""
+    param = get_gpt_preset("gpt-mup", optimizer="adam")
+    report = derive(replace(param, network=replace(param.network, heads=heads, attention_exponent=alpha)))
+    for step in (1, 2, report.horizon, report.horizon + 3):
+        parts = [report.module_exponent("h1.attn.scores", kind, step) for kind in ("own", "carried", "change")]
+        assert parts == [sympy.Rational(own), sympy.Rational(carried), sympy.Rational(max(own, carried))]
+    assert report.module_exponent("logits", "init", 5) == report.modules["logits"]["init"]
+    zero_query = derive(replace(param, layers=tuple(replace(l, zero_init=l.name.endswith(".q")) for l in param.layers)))
+    assert zero_query.module_exponent("h0.attn.scores", "carried", 1) == -sympy.oo  # W_Q0 = 0: P_q = 0
+    with pytest.raises(InputError, match="did you mean 'h0.attn.scores'"):
+        report.module_exponent("h0.attn.score", "change", 1)
+    with pytest.raises(InputError, match="choose init, change"):
+        report.module_exponent("logits", "grad", 1)
+
+
 def test_attention_logit_growth_saturates_the_softmax_not_the_network() -> None:
     """1/sqrt(d_head) at muP rates: the logits grow like n^{1/2}; the softmax saturates (controlled, as the
     output logits under cross-entropy) while every activation stays Theta(1)."""

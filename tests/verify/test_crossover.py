@@ -70,3 +70,15 @@ def test_a_slope_off_both_the_exponent_and_the_sum_still_fails() -> None:
     total = (eff + prop) * (N / 128) ** 0.7
     verdicts = _rows(total, eff, prop)
     assert all(v.startswith("FAIL") for v in verdicts.values()), verdicts
+
+
+def test_a_feature_change_takes_the_cosine_from_its_pre_activation_change() -> None:
+    """The feature change is not the sum of the two updates (the activation lies between): the cosine comes
+    from the pre-activation change, which is.  A feature change smaller than either update (relu zeroing
+    half the coordinates) must not read as cancelling updates."""
+    eff, prop = 2.0 * np.ones(4), 1.8 * (N / 128) ** 0.5
+    values = {("preactivation_update", 1, 1): _seeds(eff + prop), ("effective_update", 1, 1): _seeds(eff),
+              ("propagating_update", 1, 1): _seeds(prop), ("feature_update", 1, 1): _seeds(0.3 * (eff + prop))}
+    rows = judge(_Engine(), values, WIDTHS, n_layers=2, steps=1)
+    feature = next(r for r in rows if (r.quantity, r.layer) == ("feature_update", 1))
+    assert feature.verdict == "PASS" and "two-term" in feature.note, feature

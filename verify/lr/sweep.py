@@ -459,7 +459,7 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
     start_lr = None if start_lr is None else positive("--start-lr", start_lr)
     precision = positive("--precision", precision)
     at_least("--grid-points", grid_points, 0)
-    check_data(data)
+    check_data(data, transformer=False)
     check_batch(batch_size, data)
     check_scheduler(scheduler)
     check_output("--plot", plot, PLOT_SUFFIXES)

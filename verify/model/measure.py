@@ -49,7 +49,7 @@ def rms(t: torch.Tensor) -> torch.Tensor:
     if t.dtype != torch.float32:
         return t.double().pow(2).flatten(1).mean(dim=1).sqrt()
     rows = torch.linalg.vector_norm(t, dim=-1)  # float32 sums of squares of each row of features
-    out = rows.double().pow(2).flatten(1).sum(dim=1).div_(t[0].numel()).sqrt_()
+    out = rows.double().pow(2).reshape(rows.shape[0], -1).sum(dim=1).div_(t[0].numel()).sqrt_()
     overflow = torch.isinf(out)
     if overflow.any():  # float32 squares overflowed: redo those seeds in float64
         out[overflow] = t[overflow].double().pow(2).flatten(1).mean(dim=1).sqrt()

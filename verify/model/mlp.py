@@ -47,6 +47,7 @@ class LayerScale:
     eps: float
     zero_init: bool
     warmup_lrs: tuple[float, ...] = ()  # learning rates of updates 1, 2, ... (Parametrization.warmup)
+    weight_decay: float = 0.0  # decoupled (AdamW); an MLP's layers have none
 
     def lr_at(self, update: int) -> float:
         """Learning rate of update ``update`` (1-based): the warm-up schedule first, then ``lr``."""

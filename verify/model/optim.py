@@ -1,24 +1,38 @@
-"""Optimizers acting on batched weights (S, out, in): one seed's slice follows torch.optim exactly.
+"""Optimizers acting on batched weights (S, *shape): one seed's slice follows torch.optim exactly.
 
-SGD (with optional momentum, dampening 0, no Nesterov) and Adam follow ``torch.optim.SGD``/``Adam`` update
-formulas operation for operation; signSGD is ``w -= lr * sign(g)``; Muon is momentum SGD whose update is
-orthogonalised by 5 Newton-Schulz iterations (Jordan et al.'s quintic coefficients), per seed and layer, and
-multiplied by the shape factor of ``theory.parametrization.muon_scale_factor`` (the engine derives from the
-same function).  Update t uses each layer's ``LayerScale.lr_at(t)``, so warm-up schedules are trained as derived.
-Adafactor exists in the engine only: ``for_spec`` refuses it with one line.
+SGD (with optional momentum, dampening 0, no Nesterov), Adam and AdamW follow ``torch.optim.SGD``/``Adam``/
+``AdamW`` update formulas operation for operation (AdamW: w *= 1 - lr * weight_decay, then Adam's step);
+signSGD is ``w -= lr * sign(g)``; Muon is momentum SGD whose update is orthogonalised by 5 Newton-Schulz
+iterations (Jordan et al.'s quintic coefficients), per seed and layer, and multiplied by the shape factor of
+``theory.parametrization.muon_scale_factor`` (the engine derives from the same function).  Update t uses each
+layer's ``lr_at(t)``, so warm-up schedules are trained as derived.  Adafactor exists in the engine only:
+``for_spec`` refuses it with one line.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
 from theory.errors import InputError
 from theory.parametrization import Optimizer, muon_scale_factor
-from verify.model.mlp import LayerScale
 
-SUPPORTED = ("sgd", "adam", "signsgd", "muon")
+SUPPORTED = ("sgd", "adam", "signsgd", "muon")  # what the MLP trainer trains
+GPT_SUPPORTED = ("sgd", "adam", "adamw", "signsgd")  # what the GPT trainer trains (Muon needs matrices only)
+OPTIMIZERS = ("sgd", "adam", "adamw", "signsgd", "muon")
+
+
+class StepScale(Protocol):
+    """What the optimizer reads of a tensor's numbers (``LayerScale``, ``verify.model.gpt.TensorScale``)."""
+
+    @property
+    def eps(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    def lr_at(self, update: int) -> float: ...
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
 
@@ -38,10 +52,10 @@ def newton_schulz(g: torch.Tensor, iterations: int = 5) -> torch.Tensor:
 class BatchedOptimizer:
     """One optimizer for all layers; per-layer learning rate and epsilon come from the LayerScales."""
 
-    def __init__(self, name: str, scales: list[LayerScale], *, momentum: float = 0.0,
+    def __init__(self, name: str, scales: Sequence[StepScale], *, momentum: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), muon_scale: str = "jordan") -> None:
-        if name not in SUPPORTED:
-            raise InputError(f"optimizer {name!r}: the torch trainer supports {', '.join(SUPPORTED)}")
+        if name not in OPTIMIZERS:
+            raise InputError(f"optimizer {name!r}: the torch trainers support {', '.join(OPTIMIZERS)}")
         self.name = name
         self.scales = scales
         self.momentum = momentum
@@ -51,7 +65,7 @@ class BatchedOptimizer:
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in scales]
 
     @classmethod
-    def for_spec(cls, spec: Optimizer, scales: list[LayerScale]) -> BatchedOptimizer:
+    def for_spec(cls, spec: Optimizer, scales: Sequence[StepScale]) -> BatchedOptimizer:
         """The optimizer a Parametrization's ``Optimizer`` describes (every field it has is applied)."""
         return cls(spec.name, scales, momentum=spec.momentum, muon_scale=spec.muon_scale)
 
@@ -59,7 +73,9 @@ class BatchedOptimizer:
     def step(self, weights: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
         self.steps += 1
         for w, g, scale, state in zip(weights, grads, self.scales, self.state, strict=True):
-            if self.name == "adam":
+            if self.name in ("adam", "adamw"):
+                if self.name == "adamw" and scale.weight_decay:
+                    w.mul_(1 - scale.lr_at(self.steps) * scale.weight_decay)
                 self._adam(w, g, scale, state)
                 continue
             direction = g
@@ -75,7 +91,7 @@ class BatchedOptimizer:
                 direction = newton_schulz(direction) * muon_scale_factor(self.muon_scale, g.shape[2], g.shape[1])
             w.add_(direction, alpha=-scale.lr_at(self.steps))
 
-    def _adam(self, w: torch.Tensor, g: torch.Tensor, scale: LayerScale, state: dict[str, torch.Tensor]) -> None:
+    def _adam(self, w: torch.Tensor, g: torch.Tensor, scale: StepScale, state: dict[str, torch.Tensor]) -> None:
         beta1, beta2 = self.betas
         if "m" not in state:
             state["m"] = torch.zeros_like(w)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,14 +40,15 @@ from verify.options import (
     parametrization,
     parse_widths,
     positive,
-    trainable_mlp,
+    trainable,
 )
 from verify.result import Result
 from verify.runs.executors import executor_for
 from verify.runs.store import Store
+from verify.width.points import judge_check, model_size
 from verify.width.sweep import train_widths
 from verify.width.train import TrainSettings
-from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, judge, summary, value_table
+from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, summary, value_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,6 +57,11 @@ DEFAULT_WIDTHS = (128, 256, 512, 1024)
 DEFAULT_SEEDS = 8
 DEFAULT_STEPS = 3
 DEFAULT_BASE_WIDTH = 128
+# a transformer's defaults (verify.model.gpt; docs/transformers.md "Checking a GPT in torch")
+GPT_WIDTHS = (64, 128, 256, 512)
+GPT_BASE_WIDTH = 64
+GPT_BATCH_SIZE = 4  # sequences per update
+GPT_PROBE_SIZE = 8  # probe sequences
 
 
 @dataclass
@@ -124,7 +130,7 @@ def train_and_judge(param: Parametrization, settings: TrainSettings, widths: lis
         runs = [r for r in store.runs(config) if r["width"] in widths and r["seed"] in seeds]
     finally:
         store.close()
-    rows = judge(report, values, widths, len(param.layers), settings.steps, tolerance)
+    rows = judge_check(report, param, values, widths, settings.steps, tolerance)
     return Outcome(param, lr_source, report.regime, config, widths, seeds, rows, runs, values, resumed)
 
 
@@ -152,10 +158,12 @@ class CheckPlan:
         p, s = self.param, self.settings
         warmup = "" if not p.warmup else (f" (warm-up eta0 = {s.warmup_lr:g})" if isinstance(s.warmup_lr, float)
                                           else " (warm-up eta0 = eta0)")
-        return (f"{p.name} ({p.optimizer.name}, {p.loss}, L={p.hidden_layers}): lr exponent X = "
+        data = s.data if p.network is None else (f"{s.data} ({s.batch_size} sequences of {s.seq_len} characters "
+                                                 f"per step, d_head {s.head_dim} at n0)")
+        return (f"{p.name} ({p.optimizer.name}, {p.loss}, {model_size(p)}): lr exponent X = "
                 f"{format_exponent(p.lr_exponent)} [{self.lr_exponent_source}]; eta0 = "
                 f"{s.eta0(p.optimizer.name, p.loss):g}{warmup} at n0 = {s.base_width}; widths "
-                f"{','.join(map(str, self.widths))}; {self.seeds} seeds; {s.steps} steps; data {s.data}")
+                f"{','.join(map(str, self.widths))}; {self.seeds} seeds; {s.steps} steps; data {data}")
 
     def run(self, *, progress: bool = False) -> CheckResult:
         """Train the missing runs (resuming from ``db``), judge, then write the export and the plot if asked."""
@@ -232,7 +240,7 @@ class CheckResult(Result):
                 "rows": self.row_dicts()}
 
     def row_dicts(self) -> list[dict[str, Any]]:
-        return [asdict(r) for r in self.rows]
+        return [r.to_dict() for r in self.rows]
 
     def figure(self) -> Figure:
         """The coordinate check: per quantity, seed means against width per layer and the predicted slopes."""
@@ -250,7 +258,14 @@ class CheckResult(Result):
 
 def check_job_memory(param: Parametrization, settings: TrainSettings, width: int, seeds: int, device: str) -> None:
     """Refuse a width whose job (all seeds together) cannot fit in the memory of ``device``."""
-    from verify.memory import Size, amount, check_fits, width_job_bytes
+    from verify.memory import Size, amount, check_fits, gpt_job_bytes, width_job_bytes
+
+    if param.network is not None:
+        estimate = functools.partial(gpt_job_bytes, blocks=param.network.blocks, batch_size=settings.batch_size,
+                                     seq_len=settings.seq_len or 32)
+        check_fits(estimate, {"width": Size("--widths", width, 2), "seeds": Size("--seeds", seeds)},
+                   f"one width-{amount(width)} GPT job ({seeds} seeds)", device)
+        return
 
     inputs = 64 if settings.data == "digits" else settings.input_dim
     estimate = functools.partial(width_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
@@ -266,7 +281,7 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
           eps_exponent: object | None = None, widths: Ints | None = None, seeds: int = DEFAULT_SEEDS,
           steps: int = DEFAULT_STEPS, lr: float | None = None, base_width: int | None = None,
           warmup_lr: float | None = None,
-          batch_size: int = 1, data: str = "synthetic", predict: str | Parametrization | None = None,
+          batch_size: int | None = None, data: str | None = None, predict: str | Parametrization | None = None,
           tolerance: float | None = None, db: str = "abcscale.db", export: str | None = None,
           plot: str | None = None, workers: int = 1, scheduler: str | None = None, device: str = "cpu",
           depths: Ints | None = None, judged: bool = True, progress: bool = False,
@@ -281,8 +296,12 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
     ``db`` the SQLite results file (finished runs are resumed), ``export`` (.csv/.json) and ``plot``
     (.png/.pdf/.svg) files to write.  Every option is validated first (``InputError``, one line).  ``announce``
     gets the header line before training (the command line prints it); ``progress`` draws a bar on stderr.
-    A residual preset of ``theory.depth``, or ``depths``, checks exponents in the depth instead."""
-    from verify.model.optim import SUPPORTED
+    A residual preset of ``theory.depth``, or ``depths``, checks exponents in the depth instead.
+
+    A transformer (``gpt-sp``, ``gpt-mup``, a GPT TOML file) trains the torch GPT of ``verify.model.gpt`` on the
+    ``pydoc`` character corpus; its defaults: widths 64,128,256,512, n0 = 64, batches of 4 sequences of 32
+    characters, 8 probe sequences, d_head 32 at n0 (2 heads).  Batch sizes count examples (MLP, default 1) or
+    sequences."""
     from verify.runs.runtime import check_device
 
     at_least("--workers", workers, 1)
@@ -295,14 +314,14 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
             raise InputError(f"--device {device}: depth sweeps run on the cpu only")
         return check_depths(spec, depths=depths, widths=widths, seeds=seeds, optimizer=optimizer, export=export,
                             plot=plot, judged=judged, progress=progress, announce=announce)
-    width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
+    width_list = None if widths is None else parse_widths(widths)
     constants = constants_of(spec) if isinstance(spec, str) else Constants()
-    base_width = base_width if base_width is not None else constants.base_width or DEFAULT_BASE_WIDTH
     lr = lr if lr is not None else constants.lr
     warmup_lr = warmup_lr if warmup_lr is not None else constants.warmup_lr
     for option, value in (("--seeds", seeds), ("--steps", steps), ("--workers", workers),
                           ("--batch-size", batch_size), ("--base-width", base_width)):
-        at_least(option, value, 1)
+        if value is not None:
+            at_least(option, value, 1)
     lr = None if lr is None else positive("--lr", lr)  # a float, as the command line's: the config key
     warmup_lr = None if warmup_lr is None else positive("--warmup-lr", warmup_lr)
     tolerance = DEFAULT_TOLERANCE if tolerance is None else positive("--tolerance", tolerance)
@@ -310,23 +329,32 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
     check_output("--plot", plot, PLOT_SUFFIXES)
     db = check_path("--db", db)
     check_distinct_files(("--db", db), ("--export", export), ("--plot", plot))
-    check_data(data)
-    check_batch(batch_size, data)
+    if data is not None:
+        check_data(data)
     check_scheduler(scheduler)
-    param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
-                            eps_exponent=eps_exponent)
-    param = trainable_mlp(param)
-    if param.optimizer.name not in SUPPORTED:
-        raise InputError(f"--optimizer {param.optimizer.name}: the torch trainer supports {', '.join(SUPPORTED)}")
+    param = trainable(parametrization(spec, layers=layers, optimizer=optimizer, loss=loss, activation=activation,
+                                      eps_exponent=eps_exponent))
+    gpt = param.network is not None
+    data = check_data(data if data is not None else "pydoc" if gpt else "synthetic", transformer=gpt)
+    if batch_size is not None and not gpt:
+        check_batch(batch_size, data)
     target = None
     if predict is not None:
-        target = parametrization(predict, layers=param.hidden_layers, optimizer=param.optimizer.name,
-                                 loss=param.loss, activation=param.activation)
+        target = parametrization(predict, layers=param.network.blocks if gpt else param.hidden_layers,
+                                 optimizer=param.optimizer.name, loss=param.loss, activation=param.activation)
+        _same_tensors(param, target, predict)
     if warmup_lr is not None and not param.warmup:
         raise InputError(f"--warmup-lr: {param.name} has no warm-up schedule (warmup_c in a TOML file, or ip-llr)")
     param, source = choose_lr_exponent(param, lr_exponent)
-    settings = TrainSettings(steps=steps, batch_size=batch_size, base_width=base_width, lr=lr, data=data,
-                             warmup_lr=warmup_lr)
+    if gpt:
+        settings = _gpt_settings(param, steps=steps, batch_size=batch_size, base_width=base_width, lr=lr, data=data)
+    else:
+        settings = TrainSettings(steps=steps, batch_size=1 if batch_size is None else batch_size,
+                                 base_width=base_width or constants.base_width or DEFAULT_BASE_WIDTH, lr=lr,
+                                 data=data, warmup_lr=warmup_lr)
+    width_list = width_list or list(GPT_WIDTHS if gpt else DEFAULT_WIDTHS)
+    if gpt:
+        _check_heads(param, settings, width_list)
     if scheduler is None:  # a scheduler's workers are other machines
         check_job_memory(param, settings, width_list[-1], seeds, device)
     plan = CheckPlan(param, source, target, settings, width_list, seeds, tolerance, db, judged, export, plot,
@@ -334,6 +362,37 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
     if announce is not None:
         announce(plan.header())
     return plan.run(progress=progress)
+
+
+def _gpt_settings(param: Parametrization, *, steps: int, batch_size: int | None, base_width: int | None,
+                  lr: float | None, data: str) -> TrainSettings:
+    """A transformer's training settings (``GPT_*`` defaults where an option is not given)."""
+    from verify.data import SEQ_LEN
+    from verify.model.gpt import DEFAULT_HEAD_DIM
+    from verify.width.gpt_train import DEFAULT_WEIGHT_DECAY
+
+    return TrainSettings(steps=steps, batch_size=batch_size or GPT_BATCH_SIZE, probe_size=GPT_PROBE_SIZE,
+                         base_width=base_width or GPT_BASE_WIDTH, lr=lr, data=data, seq_len=SEQ_LEN,
+                         head_dim=DEFAULT_HEAD_DIM,
+                         weight_decay=DEFAULT_WEIGHT_DECAY if param.optimizer.name == "adamw" else None)
+
+
+def _check_heads(param: Parametrization, settings: TrainSettings, widths: list[int]) -> None:
+    """Every width splits into the architecture's heads (InputError naming the first that does not)."""
+    from verify.model.gpt import gpt_shape
+
+    for width in widths:
+        gpt_shape(param.network, width, base_width=settings.base_width, head_dim=settings.head_dim or 1,
+                  seq_len=settings.seq_len or 1, vocab=1)
+
+
+def _same_tensors(param: Parametrization, target: Parametrization, predict: object) -> None:
+    """A prediction for the trained model's tensors: both MLPs, or networks with the same tensors."""
+    mine = [layer.name for layer in param.layers]
+    if (param.network is None) != (target.network is None) or mine != [layer.name for layer in target.layers]:
+        what = "a transformer" if param.network is not None else "an MLP"
+        raise InputError(f"--predict {predict}: {param.name} is {what}; judge it against a parametrization with the "
+                         "same tensors")
 
 
 def _is_depth_preset(spec: object) -> bool:

@@ -65,7 +65,7 @@ class CellResult:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self.cell), "status": self.status, "regime": self.regime, "lr_exponent": self.lr_exponent,
                 "passed": self.counts.get("PASS", 0), "failed": self.failed, "skipped": self.counts.get("SKIP", 0),
-                "reason": self.reason, "failures": [asdict(r) for r in self.failures]}
+                "reason": self.reason, "failures": [r.to_dict() for r in self.failures]}
 
 
 def cells(presets: Sequence[str] = tuple(PRESETS), optimizers: Sequence[str] = MATRIX_OPTIMIZERS,

@@ -37,7 +37,8 @@ def coordinate_figure(outcome: Outcome) -> Figure:
                 continue
             color = colors[(row.layer - 1) % len(colors)]
             mean = np.exp(np.log(data).mean(axis=0))
-            ax.loglog(widths, mean, "o-", color=color, base=2, label=f"l={row.layer} t={row.step} {row.verdict}")
+            label = row.name or f"l={row.layer}"  # a network's tensors by name
+            ax.loglog(widths, mean, "o-", color=color, base=2, label=f"{label} t={row.step} {row.verdict}")
             try:
                 slope = float(row.predicted)
             except ValueError:

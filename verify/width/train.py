@@ -2,7 +2,9 @@
 
 ``train_job`` is a top-level function of picklable arguments, so any ``concurrent.futures.Executor``
 (in-process or Dask, ``verify.runs.executors``) can run it.  A seed whose weights or measurements stop being finite is
-recorded as diverged at that step; the other seeds of the batch continue unaffected.
+recorded as diverged at that step; the other seeds of the batch continue unaffected.  A transformer's job
+(``param.network`` set) is trained by ``verify.width.gpt_train``; everything around a job (store, sweep, fit,
+verdicts) is the same for both.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from verify.model.mlp import BatchedMLP, Forward, LayerScale, init_weights, laye
 from verify.model.optim import BatchedOptimizer
 
 MSE_SGD_LR = 0.003
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "signsgd": 1e-3, "muon": 0.02, "adafactor": 1e-3}
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "signsgd": 1e-3, "muon": 0.02, "adafactor": 1e-3}
+TRANSFORMER_FIELDS = ("seq_len", "head_dim", "weight_decay")  # None for an MLP: left out of its config key
 
 Record = tuple[int, int, str, int, float | None]  # seed, step, quantity, layer, value (None: diverged)
 
@@ -44,6 +47,11 @@ class TrainSettings:
 
     ``warmup_lr`` is eta0 of the warm-up updates of a parametrization with a schedule (``Parametrization.warmup``,
     e.g. ip-llr's large first step); None: the same eta0 as every other update.
+
+    A transformer's settings (``verify.model.gpt``): ``seq_len`` characters per sequence, ``head_dim`` the head
+    dimension at the base width and ``weight_decay`` AdamW's lambda0 at the base width; ``batch_size`` and
+    ``probe_size`` count sequences.  An MLP leaves them None, and ``as_dict`` leaves them out, so the stored keys
+    of MLP checks do not change.
     """
 
     steps: int = 3
@@ -57,6 +65,9 @@ class TrainSettings:
     input_dim: int = 32
     classes: int = 10
     warmup_lr: float | tuple[float, ...] | None = None
+    seq_len: int | None = None
+    head_dim: int | None = None
+    weight_decay: float | None = None
 
     def eta0(self, optimizer: str, loss: str = "ce") -> float:
         if self.lr is not None:
@@ -64,7 +75,11 @@ class TrainSettings:
         return MSE_SGD_LR if (optimizer, loss) == ("sgd", "mse") else DEFAULT_LR[optimizer]
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        for key in TRANSFORMER_FIELDS:
+            if data[key] is None:
+                del data[key]
+        return data
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,10 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
     Plain SGD keeps w_t - w_0 factorised while its rank is small (``verify.model.lowrank``; ``low_rank=False``
     forces dense weights, for comparison): the same quantities with one n x n product per layer fewer.
     """
+    if job.param.network is not None:
+        from verify.width.gpt_train import train_gpt_job
+
+        return train_gpt_job(job)
     start = time.perf_counter()
     param, settings = job.param, job.settings
     device = torch.device(job.device)
@@ -142,16 +161,7 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
             products = initial_products(scales, init.weights, now.post) if step > 0 else None
             scratch = scratch or [torch.empty_like(w) for w in weights]
         values = quantities(scales, weights, init, now, rows, step, products, scratch, low_rank=terms)
-        table = torch.stack(list(values.values()), dim=1).cpu()  # (S, quantities)
-        finite = torch.isfinite(table).all(dim=1)  # weight_update covers every weight from step 1 on
-        for s, seed in enumerate(job.seeds):
-            if alive[s] and not finite[s]:
-                alive[s] = False
-                result.diverged[seed] = step
-        for s, (seed, row) in enumerate(zip(job.seeds, table.tolist(), strict=True)):
-            alive_s = bool(alive[s])
-            result.records.extend((seed, step, quantity, layer, value if alive_s else None)
-                                  for (quantity, layer), value in zip(values, row, strict=True))
+        record_step(result, alive, values, step)
         if not alive.any() or step == settings.steps:
             break
         dh = [now.grad[i][:, rows:] for i in range(len(scales))]
@@ -168,6 +178,22 @@ def train_job(job: Job, *, low_rank: bool = True) -> JobResult:
             optimizer.step(weights, grads)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def record_step(result: JobResult, alive: torch.Tensor, values: dict[tuple[str, int], torch.Tensor],
+                step: int) -> None:
+    """Add one step's values (quantity, layer) -> (S,) to ``result``: a seed whose values stop being finite is
+    marked diverged at this step (``alive`` turns False) and records None from then on."""
+    table = torch.stack(list(values.values()), dim=1).cpu()  # (S, quantities)
+    finite = torch.isfinite(table).all(dim=1)  # weight_update covers every weight from step 1 on
+    for s, seed in enumerate(result.seeds):
+        if alive[s] and not finite[s]:
+            alive[s] = False
+            result.diverged[seed] = step
+    for s, (seed, row) in enumerate(zip(result.seeds, table.tolist(), strict=True)):
+        alive_s = bool(alive[s])
+        result.records.extend((seed, step, quantity, layer, value if alive_s else None)
+                              for (quantity, layer), value in zip(values, row, strict=True))
 
 
 def _weight_gradient(scale: LayerScale, dh: torch.Tensor, x_in: torch.Tensor) -> torch.Tensor:
