@@ -93,7 +93,8 @@ class WidthResult:
     grid: dict[float, list[LrRecord]] = field(default_factory=dict)  # eta -> records of every seed
     optimal: dict[int, float | None] = field(default_factory=dict)  # seed -> refined optimal eta
     best_grid_lr: float | None = None
-    trainings: int = 0  # jobs (batched over seeds) this width needed
+    trainings: int = 0  # requests (trainings batched over seeds) this width needed
+    rounds: int = 0  # rounds of requests (set by the driver, verify.lr.pool)
 
 
 def score(record: LrRecord, target: str) -> float:
