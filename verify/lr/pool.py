@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 
+from verify.lr.records import LrRecord
 from verify.lr.search import Request, Round, SearchSettings, WidthResult, width_search
 from verify.lr.stability import Criterion
-from verify.lr.train import LrRecord
 from verify.runs.plan import seed_groups
 
 Lookup = Callable[[int, Request, list[LrRecord]], list[tuple[int, float]]]

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 
 from theory.errors import InputError
 from verify.lr.bracket import Bracket
+from verify.lr.records import LrRecord
 from verify.lr.stability import Criterion
-from verify.lr.train import LrRecord
 
 Request = tuple[tuple[int, ...], tuple[float, ...]]  # (seeds, lrs), one training
 Round = list[Request]

@@ -3,7 +3,8 @@
 Cost model (``job_cost``): a job of ``s`` seeds at width n costs ``s * n^2 + JOB_OVERHEAD`` units, the n^2 of
 the matmuls of every step plus a fixed part (data, Python, evaluation).  Measured for ``lr-sweep``'s
 trainings (50 steps, batch 32, 1 torch thread, 3 seeds): 0.075, 0.12, 0.30, 1.09 and 3.6 s at widths 64,
-128, 256, 512 and 1024, i.e. about 1.3 ns per seed and n^2 plus 0.05 s a job, which is JOB_OVERHEAD = 200^2.
+128, 256, 512 and 1024, i.e. about 1.3 us per seed and n^2 plus 0.05 s a job, which is JOB_OVERHEAD = 200^2
+(``SECONDS_PER_UNIT``).
 
 Seed groups (``seed_parts``): a width whose job costs more than a slot's fair share of one job of every width
 (the total over the slots) is split into consecutive seed groups until each group's job fits in that share,
@@ -19,6 +20,7 @@ import math
 from collections.abc import Sequence
 
 JOB_OVERHEAD = 200 ** 2
+SECONDS_PER_UNIT = 1.3e-6  # measured, see the module docstring
 
 
 def job_cost(width: int, seeds: int) -> float:
