@@ -207,3 +207,42 @@ def test_a_task_that_kills_every_worker_is_one_line_exit_2(tmp_path: Path) -> No
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM lr_runs").fetchone()[0] == 0
         assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_a_scheduler_and_workers_started_by_hand_give_the_same_sweep(tmp_path: Path, reference: dict) -> None:
+    """docs/distributed.md's recipe on one machine: ``dask scheduler``, ``dask worker`` with 2 single-threaded
+    processes, then ``--scheduler``: the same table and the same stored runs as ``--workers 2``."""
+    import distributed
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    host, port = address.removeprefix("tcp://").split(":")
+    started = [subprocess.Popen([dask, "scheduler", "--host", host, "--port", port, "--no-dashboard"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        started.append(subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                         "--no-dashboard"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True))
+        with distributed.Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        db = tmp_path / "h.db"
+        done = subprocess.run([sys.executable, "-m", "abcscale", *CLI_FLAGS, "--db", str(db), "--scheduler", address],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+    finally:
+        for proc in reversed(started):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert done.returncode in (0, 1), done.stderr
+    out = json.loads(done.stdout)
+    theirs = {k: v for k, v in reference.items() if k not in ("db", "runs")}
+    assert {k: v for k, v in out.items() if k != "db"} == theirs and _runs(db) == reference["runs"]
