@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alphas", default="0.5,1", help="residual: branch exponents alpha (default 0.5,1)")
     p.add_argument("--optimizers", default="sgd,adam", help="residual: sgd, adam or both (default sgd,adam)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per process (default 2; with --workers N: cpu_count // N per worker)")
+                   help="torch CPU threads per process (default 2; with --workers N: cpu_count // N per worker; "
+                   "with --scheduler: 1 per worker)")
     workers = p.add_mutually_exclusive_group()
     workers.add_argument("--workers", type=int, default=1,
                          help="N >= 2: a Dask LocalCluster of N worker processes on 127.0.0.1 computes the units "
@@ -126,7 +127,7 @@ def _measure(args: argparse.Namespace, opts: dict[str, Any], store: Store) -> li
     from verify.runs.executors import executor_for, executor_slots
 
     in_process = args.workers == 1 and args.scheduler is None
-    default = 2 if in_process else max(1, (os.cpu_count() or 1) // args.workers)
+    default = 2 if in_process else 1 if args.scheduler else max(1, (os.cpu_count() or 1) // args.workers)
     threads = default if args.threads is None else args.threads
     torch.set_num_threads(threads)
     bar = tqdm(disable=args.json, desc="depth-sweep", bar_format="{desc}: {elapsed}")

@@ -107,7 +107,8 @@ def train_and_judge(param: Parametrization, settings: TrainSettings, widths: lis
     store = Store(db)
     try:
         trained: list[int] = []  # runs trained by this process (another may train some of the rest meanwhile)
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        # a LocalCluster shares this machine's cores; a scheduler's workers are one single-threaded process a core
+        threads = 1 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)
         with executor_for(workers, scheduler, threads=threads, resources=gpu_resources(device)) as executor:
             config = train_widths(param, settings, widths, seeds, store, executor=executor,
                                   in_flight=executor_slots(executor), progress=progress, device=device,
