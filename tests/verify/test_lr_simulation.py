@@ -39,3 +39,17 @@ def test_the_simulated_search_scales_and_agrees_across_worker_counts(tmp_path: P
     plot = tmp_path / "sim.png"
     sim.main(["--widths", "32,64", "--seeds", "2", "--workers", "1,2", "--plot", str(plot)])
     assert plot.stat().st_size > 5_000
+
+
+def test_the_figures_docs_lr_sweep_quotes_are_what_the_simulation_prints() -> None:
+    """docs/lr_sweep.md ("Parallel search") quotes the default run; the build shows the run itself."""
+    sim = _sim()
+    _, outcomes, grids = sim.table([64, 128, 256, 512, 1024], 3, sim.WORKERS, SearchSettings())
+    by = {o.workers: o for o in outcomes}
+    speed = {n: round(by[1].wall / o.wall, 2) for n, o in by.items()}
+    assert (speed[2], speed[4], speed[8], round(speed[16], 1), round(speed[64], 1)) == (1.98, 3.90, 6.75, 9.4, 14.1)
+    assert [by[n].fanout[1024] for n in (4, 8, 16, 64)] == [1, 2, 3, 15]
+    assert (by[16].rounds, by[64].rounds, by[1].runs, by[64].runs) == (6, 4, 213, 282)
+    assert (by[1].trainings, by[64].trainings, grids[0][0]) == (71, 252, 540)
+    assert (round(grids[0][1] / by[1].wall, 1), round(grids[-1][1] / by[64].wall, 1)) == (7.7, 1.7)
+    assert round(by[64].busy, 2) == 0.51 and min(by[2].busy, by[4].busy) >= 0.99

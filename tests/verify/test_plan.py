@@ -30,7 +30,7 @@ def test_one_slot_splits_nothing_and_fans_out_nothing() -> None:
 
 
 def test_two_slots_split_only_the_dominant_width() -> None:
-    """lr-sweep's documented protocol on two workers: width 512 is 65% of a round, so its 3 seeds go to both."""
+    """lr-sweep's documented protocol on two workers: width 512 is 69% of a round, so its 3 seeds go to both."""
     fanout, parts = sweep_plan(LR_WIDTHS, 3, 2, SearchSettings())
     assert parts == {64: 1, 128: 1, 256: 1, 512: 2} and set(fanout.values()) == {1}
     share = sum(job_cost(w, 3) for w in LR_WIDTHS) / 2
