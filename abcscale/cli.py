@@ -1,6 +1,7 @@
 """The ``abcscale`` command line: thin wiring from arguments to the theory/numerics/verify layers.
 
-Bad input never shows a traceback: it prints one line ``abcscale: error: ...`` and exits with 2.
+Bad input never shows a traceback: it prints one line ``abcscale: error: ...`` and exits with 2.  So does a
+training task that kept killing its Dask workers (``TaskFailed``): no verdict, finished results are kept.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, NoReturn
 
 from abcscale.commands import COMMAND_MODULES
 from abcscale.commands._common import check_exponent_flags
-from theory.errors import InputError, one_line
+from theory.errors import InputError, TaskFailed, one_line
 
 EPILOG = """examples:
   abcscale derive sp --loss ce --lr-exponent -1/2     exponents, regime, max stable LR
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_exponent_flags(args)
         return int(args.func(args) or 0)
-    except InputError as err:
+    except (InputError, TaskFailed) as err:
         print(f"abcscale: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `abcscale derive sp --json | head`

@@ -118,7 +118,7 @@ def test_tables_page_latex_file_is_the_printed_table(tmp_path: Path, monkeypatch
 PROCESS_WORDS = re.compile(r"(?<!'s )\bissue \d+|must[- ]show|acceptance item|reference notes?\b|theory-(?:width|seeds)"
                            r"|shared/reference|previous session|search tool|\bthe brief\b", re.I)
 # pages whose wording is revised separately; remove an entry once its page is clean
-PROCESS_WORDS_PENDING = {"lr_sweep.md"}
+PROCESS_WORDS_PENDING: set[str] = set()
 
 
 def test_pages_use_no_internal_process_words() -> None:

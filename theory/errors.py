@@ -1,4 +1,5 @@
-"""The one exception type users see for bad input (CLI turns it into one line and exit code 2).
+"""The exceptions users see as one line, exit code 2: bad input (``InputError``) and a training task that could
+not be completed (``TaskFailed``).
 
 Messages name an option as the command line spells it (``--base-width``).  The Python API speaks its caller's
 terms instead: ``python_terms`` rewrites every flag of a keyword the called function takes to that keyword
@@ -49,3 +50,11 @@ def python_terms(message: str, keywords: Iterable[str]) -> str:
         return keyword if keyword in names else match.group(0)
 
     return FLAG.sub(rename, message)
+
+
+class TaskFailed(RuntimeError):
+    """A training task that could not be completed (e.g. it killed every worker that ran it): the message names
+    the task and fits on one line; the CLI prints it like bad input, exit code 2 (no verdict)."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())

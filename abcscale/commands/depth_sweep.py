@@ -24,7 +24,8 @@ experiments:
 examples:
   abcscale depth-sweep mlp-l3 --depths 8,16,32 --widths 512,1024 --seeds 48
   abcscale depth-sweep ip --layers 3 --widths 256,512,1024,2048,4096
-  abcscale depth-sweep residual --depths 4,8,16,32 --widths 256 --optimizers sgd,adam --plot res.png"""
+  abcscale depth-sweep residual --depths 4,8,16,32 --widths 256 --optimizers sgd,adam --plot res.png
+  abcscale depth-sweep mlp-l3 --workers 2         the measurement units on a 2-worker Dask LocalCluster"""
 
 MAX_THREADS = 1024
 DEFAULTS = {"mlp-l3": ("8,16,32", "512,1024", 48), "ip": ("", "256,512,1024,2048,4096", 4),
@@ -42,7 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=int, default=3, help="ip: hidden layers L (L+1 weight matrices; default 3)")
     p.add_argument("--alphas", default="0.5,1", help="residual: branch exponents alpha (default 0.5,1)")
     p.add_argument("--optimizers", default="sgd,adam", help="residual: sgd, adam or both (default sgd,adam)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per process (default 2; with --workers N: cpu_count // N per worker; "
+                   "with --scheduler: 1 per worker)")
+    workers = p.add_mutually_exclusive_group()
+    workers.add_argument("--workers", type=int, default=1,
+                         help="N >= 2: a Dask LocalCluster of N worker processes on 127.0.0.1 computes the units "
+                              "side by side (default 1: in this process)")
+    workers.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                         help="compute the units on an existing Dask scheduler")
     p.add_argument("--db", default="abcscale.db", help="SQLite results file: measurements are stored there and a "
                    "rerun reads the finished ones back (default abcscale.db)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -74,8 +83,14 @@ def _parse(args: argparse.Namespace) -> dict[str, Any]:
     seeds = seeds_default if args.seeds is None else args.seeds
     if seeds < 2:
         raise InputError(f"--seeds: need at least 2 seeds for a bootstrap interval, got {seeds}")
-    if not 1 <= args.threads <= MAX_THREADS:  # torch crashes (SIGSEGV) at its first kernel with ~1e5 threads
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:  # torch crashes (SIGSEGV) with ~1e5
         raise InputError(f"--threads: need 1 to {MAX_THREADS} torch threads, got {args.threads}")
+    if args.workers < 1:
+        raise InputError(f"--workers {args.workers}: must be at least 1")
+    if args.scheduler is not None:
+        from verify.runs.executors import check_address
+
+        check_address(args.scheduler)
     if args.layers < 1:
         raise InputError(f"--layers: need a positive number of hidden layers, got {args.layers}")
     parsed: dict[str, Any] = {"seeds": list(range(seeds)),
@@ -129,23 +144,32 @@ def _check_memory(experiment: str, parsed: dict[str, Any], layers: int) -> None:
 
 
 def _measure(args: argparse.Namespace, opts: dict[str, Any], store: Store) -> list[DepthRow]:
-    """Run the experiment through ``store`` (finished units are read back, new ones written)."""
+    """Run the experiment through ``store`` (finished units are read back, new ones written) and the executor
+    of ``--workers`` / ``--scheduler`` (verify.runs.executors)."""
+    import os
+
     import torch
     from tqdm import tqdm
 
     from verify.depth.sweep import run_experiment
     from verify.depth.units import StoredUnits
+    from verify.runs.executors import executor_for, executor_slots
 
-    torch.set_num_threads(args.threads)
+    in_process = args.workers == 1 and args.scheduler is None
+    default = 2 if in_process else 1 if args.scheduler else max(1, (os.cpu_count() or 1) // args.workers)
+    threads = default if args.threads is None else args.threads
+    torch.set_num_threads(threads)
     bar = tqdm(disable=args.json, desc="depth-sweep", bar_format="{desc}: {elapsed}")
 
     def progress(text: str) -> None:
         bar.set_description_str(text)
         bar.update()
 
-    rows = run_experiment(args.experiment, widths=opts["widths"], seeds=opts["seeds"], depths=opts.get("depths"),
-                          layers=args.layers, alphas=opts.get("alphas"), optimizers=opts.get("optimizers"),
-                          progress=progress, units=StoredUnits(store))
+    with executor_for(args.workers, args.scheduler, threads=threads) as executor:
+        units = StoredUnits(store, executor=executor, in_flight=executor_slots(executor))
+        rows = run_experiment(args.experiment, widths=opts["widths"], seeds=opts["seeds"], depths=opts.get("depths"),
+                              layers=args.layers, alphas=opts.get("alphas"), optimizers=opts.get("optimizers"),
+                              progress=progress, units=units)
     bar.close()
     return rows
 

@@ -103,3 +103,32 @@ def test_a_failed_unit_releases_its_claims(tmp_path: Path) -> None:
             StoredUnits(store)("x", {}, 8, 2, [0, 1], broken)
         assert store.claims() == []
     assert compute_only("x", {}, 8, 2, [3], Fake())["q"].tolist() == [[3.5, np.inf]]
+
+
+def test_units_run_side_by_side_through_an_executor(tmp_path: Path) -> None:
+    """Every unit of an experiment goes to the executor at once (two in flight here): the same rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain = run_experiment("residual", **RESIDUAL)
+    with Store(tmp_path / "x.db") as store, ThreadPoolExecutor(2) as pool:
+        units = StoredUnits(store, executor=pool, in_flight=2)
+        assert run_experiment("residual", **RESIDUAL, units=units) == plain
+        assert (units.computed, units.reused) == (4, 0) and store.claims() == []
+
+
+@pytest.mark.slow
+def test_depth_sweep_on_two_dask_workers_prints_the_in_process_result(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("distributed")
+    flags = ["depth-sweep", "residual", "--depths", "2,4,8", "--widths", "32", "--seeds", "3", "--alphas", "0.5,1",
+             "--optimizers", "sgd", "--json", "--threads", "1"]  # one thread in both: the same float sums
+    outs = []
+    for extra in ([], ["--workers", "2"]):
+        done = subprocess.run([sys.executable, "-m", "abcscale", *flags, "--db", str(tmp_path / f"{len(extra)}.db"),
+                               *extra], capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2])
+        assert done.returncode in (0, 1), done.stderr
+        outs.append(json.loads(done.stdout))
+    assert outs[0] == outs[1]

@@ -7,10 +7,11 @@ Three experiments (docs/depth.md):
 * ``ip``: first-step pre-activation exponents in width of IP and IP-LLR against the engine, and whether
   IP, IP-LLR and muP leave their initial loss;
 * ``residual``: feature updates of Depth-muP / CompleteP residual MLPs vs depth.
-Each measurement call goes through ``units`` (``verify.depth.units``): computed directly by default, or read from
-and written to the results store (``abcscale depth-sweep --db``), so a rerun reports the stored values.
-Tolerances (each a measured finite-size effect, see docs/depth.md): slope 3 +- 0.2; width slopes +- 0.15 (the
-default of every check, for widths <= 4096); L^3 constant +- 10 %; residual depth slopes +- 0.15.
+Each experiment hands all its measurement calls (``verify.depth.units.Unit``) to ``units.many`` at once: computed
+directly by default, or read from and written to the results store (``abcscale depth-sweep --db``), so a rerun
+reports the stored values, and computed on Dask workers side by side when the store has an executor.
+Tolerances (each a measured finite-size effect, see docs/depth.md): slope 3 +- 0.2; width slopes
++- 0.15 (the default of every check, for widths <= 4096); L^3 constant +- 10 %; residual depth slopes +- 0.15.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from theory.errors import InputError
 from theory.terminal import text_table
-from verify.depth.units import Units, Values, compute_only
+from verify.depth.units import Unit, Units, Values, compute_only
 from verify.fit import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, fit_slope
 
 if TYPE_CHECKING:
@@ -121,12 +122,10 @@ def mlp_l3(depths: list[int], widths: list[int], seeds: list[int], progress: Pro
     for n in widths:
         if n < 16 * max(depths):
             raise InputError(f"--widths: width {n} < 16 x depth {max(depths)}; the L^3 law needs n >= 16 L")
-    values: dict[tuple[int, int], np.ndarray] = {}
-    for n in widths:
-        for L in depths:
-            progress(f"mlp-l3 L={L} n={n}")
-            values[(n, L)] = units("mlp-l3", {"eta0": DEFAULT_ETA0, "dtype": "float32"}, n, L, seeds,
-                                   partial(_l3_values, L, n))["preactivation_change"][:, -1]
+    keys = [(n, L) for n in widths for L in depths]
+    got = units.many([Unit("mlp-l3", {"eta0": DEFAULT_ETA0, "dtype": "float32"}, n, L, seeds, partial(_l3_values, L, n),
+                           label=f"mlp-l3 L={L} n={n}") for n, L in keys], progress)
+    values = {key: v["preactivation_change"][:, -1] for key, v in zip(keys, got, strict=True)}
     theory = {L: float(last_layer_change(L)) for L in depths}
     local = fitted_exponent(depths, [theory[L] for L in depths])
     rows = []
@@ -157,17 +156,21 @@ def ip(layers: int, widths: list[int], seeds: list[int], train_width: int,
 
     if len(widths) < 2:
         raise InputError("--widths: need at least 2 widths to fit a slope")
+    first_steps = (("ip", IP_LR), ("ip-llr", IP_LLR_FIRST_LR))
+    trainings: list[tuple[str, float, float | None]] = [("ip", IP_LR, None), ("ip-llr", IP_LR, IP_LLR_FIRST_LR),
+                                                         ("mup", MUP_LR, None)]
+    params = {name: get_preset(name, layers=layers) for name in ("ip", "ip-llr", "mup")}
+    wanted = [Unit("ip", _ip_settings(params[name], IP_LR, first_lr, 1), n, layers, seeds,
+                   partial(_ip_values, params[name], n, lr=IP_LR, first_lr=first_lr, steps=1), batched=True,
+                   label=f"{name} L={layers} n={n}") for name, first_lr in first_steps for n in widths]
+    wanted += [Unit("ip", _ip_settings(params[name], lr, warm_lr, IP_STEPS), train_width, layers, seeds,
+                    partial(_ip_values, params[name], train_width, lr=lr, first_lr=warm_lr, steps=IP_STEPS),
+                    batched=True, label=f"train {name} L={layers} n={train_width}") for name, lr, warm_lr in trainings]
+    got = iter(units.many(wanted, progress))
     rows = []
-    for name, first_lr in (("ip", IP_LR), ("ip-llr", IP_LLR_FIRST_LR)):
-        param = get_preset(name, layers=layers)
-        report = derive(param)
-        runs = []
-        for n in widths:
-            progress(f"{name} L={layers} n={n}")
-            runs.append(units("ip", _ip_settings(param, IP_LR, first_lr, 1), n, layers, seeds,
-                              partial(_ip_values, param, n, lr=IP_LR, first_lr=first_lr, steps=1),
-                              batched=True)["first_step"])
-        data = np.stack(runs, axis=2)  # seeds, layers, widths
+    for name, _ in first_steps:
+        report = derive(params[name])
+        data = np.stack([next(got)["first_step"] for _ in widths], axis=2)  # seeds, layers, widths
         for i, layer in enumerate(report.layers):
             predicted = layer.first_step["preactivation_update"]
             if predicted is None:
@@ -176,14 +179,8 @@ def ip(layers: int, widths: list[int], seeds: list[int], train_width: int,
             label = "logits" if i == len(report.layers) - 1 else f"h^{layer.index}"
             rows.append(_row(f"{name} first step", f"{label} exponent in n", float(predicted), fit.slope, fit.low,
                              fit.high, WIDTH_TOL, "engine: theory.engine.derive first_step"))
-    trainings: list[tuple[str, float, float | None]] = [("ip", IP_LR, None), ("ip-llr", IP_LR, IP_LLR_FIRST_LR),
-                                                         ("mup", MUP_LR, None)]
-    for name, lr, warm_lr in trainings:
-        progress(f"train {name} L={layers} n={train_width}")
-        param = get_preset(name, layers=layers)
-        losses = units("ip", _ip_settings(param, lr, warm_lr, IP_STEPS), train_width, layers, seeds,
-                       partial(_ip_values, param, train_width, lr=lr, first_lr=warm_lr, steps=IP_STEPS),
-                       batched=True)["loss"]
+    for name, _, _ in trainings:
+        losses = next(got)["loss"]
         drop = losses[:, 0] - losses[:, -1]
         measured = float(np.mean(drop)) if np.isfinite(drop).all() else None
         item = f"loss drop after {IP_STEPS} steps, n={train_width}"
@@ -212,20 +209,19 @@ def residual(depths: list[int], width: int, seeds: list[int], alphas: list[float
 
     if len(depths) < 2:
         raise InputError("--depths: need at least 2 depths to fit a slope")
+    configs = [ResidualConfig(alpha=alpha, optimizer=opt) for alpha in alphas for opt in optimizers]
+    got = iter(units.many([Unit("residual", {**asdict(cfg), "eta": cfg.eta, "data_seed": 0}, width, L, seeds,
+                                partial(_residual_values, cfg, width, L),
+                                label=f"residual alpha={cfg.alpha:g} {cfg.optimizer} L={L}")
+                           for cfg in configs for L in depths], progress))
     rows = []
-    for alpha in alphas:
-        for opt in optimizers:
-            cfg = ResidualConfig(alpha=alpha, optimizer=opt)
-            per_depth = []
-            for L in depths:
-                progress(f"residual alpha={alpha:g} {opt} L={L}")
-                values = units("residual", {**asdict(cfg), "eta": cfg.eta, "data_seed": 0}, width, L, seeds,
-                               partial(_residual_values, cfg, width, L))
-                per_depth.append({q: v[:, 0] for q, v in values.items()})
-            for q in QUANTITIES:
-                fit = fit_slope(depths, np.stack([d[q] for d in per_depth], axis=1))
-                rows.append(_row(f"residual alpha={alpha:g} {opt}", f"{q} update slope in L, n={width}",
-                                 predicted_slope(q, alpha, opt), fit.slope, fit.low, fit.high, RESIDUAL_TOL, fit.note))
+    for cfg in configs:
+        per_depth = [{q: v[:, 0] for q, v in next(got).items()} for _ in depths]
+        for q in QUANTITIES:
+            fit = fit_slope(depths, np.stack([d[q] for d in per_depth], axis=1))
+            rows.append(_row(f"residual alpha={cfg.alpha:g} {cfg.optimizer}", f"{q} update slope in L, n={width}",
+                             predicted_slope(q, cfg.alpha, cfg.optimizer), fit.slope, fit.low, fit.high, RESIDUAL_TOL,
+                             fit.note))
     return rows
 
 

@@ -1,15 +1,19 @@
-"""The per-width search: bisection in log eta for the maximal stable LR, then a log grid for the optimal LR.
+"""The per-width search: the maximal stable LR on a fixed lattice (``fanout`` candidates a round), then a log
+grid for the optimal LR.
 
 A width's search is a generator (``width_search``) that yields rounds of trainings to run, each a list of
 ``(seeds, lrs)`` requests, and receives the records of the whole round back.  The driver (verify.lr.sweep)
 runs the rounds of many widths at once through any Executor and answers finished requests from the store.
 
-Maximal stable LR, per seed (the seeds of a width share each round's training, each with its own eta):
-1. bracket: start at ``start_lr``; multiply (stable) or divide (unstable) by ``expand`` until the seed has a
-   stable ``lo`` and an unstable ``hi``;
-2. bisect at the geometric midpoint sqrt(lo * hi) until hi / lo <= ``precision``.
+Maximal stable LR, per seed (``verify.lr.bracket``: every seed has its own bracket; request i of a round
+trains every seed's i-th candidate, batched):
+1. bracket: start at ``start_lr``; probe the lattice start_lr * expand^j until the seed has a stable ``lo``
+   and an unstable ``hi`` one factor ``expand`` apart;
+2. refine on the dyadic lattice inside it until hi / lo <= ``precision``: with ``fanout`` 1 this is bisection
+   at the geometric midpoint sqrt(lo * hi); with k candidates a round they are spread evenly over the bracket.
 The estimate is sqrt(lo * hi), within a factor sqrt(precision) of the true edge if stability is monotone
-in eta.  ``lo`` is the run "at the edge", ``hi`` the run "beyond the edge".
+in eta; then the bracket, and so the estimate, is the same for every ``fanout``.  ``lo`` is the run "at the
+edge", ``hi`` the run "beyond the edge".
 
 Optimal LR (shared by the seeds): a log grid eta_k = E * spacing^-k, k = 0..grid_points-1, where E is the
 geometric mean of the seeds' ``lo``; then the two points spacing^(+-1/2) around the grid point of lowest
@@ -24,8 +28,9 @@ from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 
 from theory.errors import InputError
+from verify.lr.bracket import Bracket
+from verify.lr.records import LrRecord
 from verify.lr.stability import Criterion
-from verify.lr.train import LrRecord
 
 Request = tuple[tuple[int, ...], tuple[float, ...]]  # (seeds, lrs), one training
 Round = list[Request]
@@ -44,8 +49,11 @@ class SearchSettings:
     grid_points: int = 5
     spacing: float = 2.0
     target: str = "loss"
+    fanout: int = 1  # candidates per seed a round; the driver sets it from the executor's slots
 
     def __post_init__(self) -> None:
+        if not isinstance(self.fanout, int) or self.fanout < 1:
+            raise InputError(f"fanout {self.fanout!r}: must be an integer >= 1")
         if not self.start_lr > 0 or not self.min_lr < self.start_lr < self.max_lr:
             raise InputError(f"--start-lr {self.start_lr}: must lie in ({self.min_lr:g}, {self.max_lr:g})")
         if not self.expand > 1 or not 1 < self.precision < self.expand:
@@ -63,7 +71,7 @@ class SearchSettings:
 
 @dataclass
 class SeedEdge:
-    """Bisection state of one seed; ``lo``/``hi`` are the records at and beyond the edge."""
+    """Search outcome of one seed; ``lo``/``hi`` are the records at and beyond the edge."""
 
     seed: int
     lo: LrRecord | None = None
@@ -85,22 +93,8 @@ class WidthResult:
     grid: dict[float, list[LrRecord]] = field(default_factory=dict)  # eta -> records of every seed
     optimal: dict[int, float | None] = field(default_factory=dict)  # seed -> refined optimal eta
     best_grid_lr: float | None = None
-    trainings: int = 0  # jobs (batched over seeds) this width needed
-
-
-def _next_lr(edge: SeedEdge, settings: SearchSettings) -> float | None:
-    if edge.lo is None and edge.hi is None:
-        return settings.start_lr
-    if edge.hi is None:
-        assert edge.lo is not None
-        nxt = edge.lo.lr * settings.expand
-        return nxt if nxt <= settings.max_lr else None
-    if edge.lo is None:
-        nxt = edge.hi.lr / settings.expand
-        return nxt if nxt >= settings.min_lr else None
-    if edge.hi.lr / edge.lo.lr <= settings.precision * (1 + 1e-12):
-        return None
-    return math.sqrt(edge.lo.lr * edge.hi.lr)
+    trainings: int = 0  # requests (trainings batched over seeds) this width needed
+    rounds: int = 0  # rounds of requests (set by the driver, verify.lr.pool)
 
 
 def score(record: LrRecord, target: str) -> float:
@@ -129,24 +123,30 @@ def width_search(width: int, seeds: list[int], criterion: Criterion, settings: S
     """Rounds of trainings for one width; send back each round's records, get the WidthResult at the end."""
     edges = {s: SeedEdge(s) for s in seeds}
     result = WidthResult(width=width, edges=edges)
+    brackets = {s: Bracket(settings) for s in seeds}
+    runs: dict[int, dict[float, LrRecord]] = {s: {} for s in seeds}
     while True:
-        todo = {s: lr for s, e in edges.items() if (lr := _next_lr(e, settings)) is not None}
+        todo = {s: b.candidates(settings.fanout) for s, b in brackets.items()}
+        todo = {s: lrs for s, lrs in todo.items() if lrs}
         if not todo:
             break
-        records = yield [(tuple(todo), tuple(todo.values()))]
-        result.trainings += 1
+        requests = []
+        for i in range(max(len(lrs) for lrs in todo.values())):
+            row = {s: lrs[i] for s, lrs in todo.items() if i < len(lrs)}
+            requests.append((tuple(row), tuple(row.values())))
+        records = yield requests
+        result.trainings += len(requests)
         for record in records:
-            edge = edges[record.seed]
-            edge.trainings += 1
-            if criterion.unstable(record):
-                edge.hi = record
-            else:
-                edge.lo = record
-    for edge in edges.values():
-        if edge.lo is None:
-            edge.note = f"unstable down to {settings.min_lr:g}"
-        elif edge.hi is None:
-            edge.note = f"stable up to {settings.max_lr:g}"
+            edges[record.seed].trainings += 1
+            runs[record.seed][record.lr] = record
+            brackets[record.seed].add(record.lr, criterion.unstable(record))
+        for bracket in brackets.values():
+            bracket.settle()
+    for seed, edge in edges.items():
+        lo, hi = brackets[seed].bounds
+        edge.lo = None if lo is None else runs[seed][lo]
+        edge.hi = None if hi is None else runs[seed][hi]
+        edge.note = brackets[seed].note
     stable_los = [e.lo.lr for e in edges.values() if e.lo is not None and e.hi is not None]
     if not settings.grid_points or not stable_los:
         return result

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from theory.errors import InputError
 from theory.regimes import CATASTROPHIC, CONTROLLED, STABLE
-from verify.lr.train import LrRecord
+from verify.lr.records import LrRecord
 
 CRITERIA = ("loss", "nonfinite", "activation")
 

@@ -1,13 +1,17 @@
 """Learning-rate sweeps across widths: the driver that runs every width's search through an Executor.
 
-Each width runs the rounds of ``verify.lr.search.width_search`` (bisection for the maximal stable eta, then
-the optimal-eta grid).  A round's requests are first looked up in the store (finished trainings are never
-repeated: reruns are idempotent and resume); the missing ones become ``LrJob``s submitted to the Executor,
-at most ``in_flight`` at a time, widest width first.  The driver writes each job's records to the store the
-moment its future completes, so a worker or driver killed mid-sweep loses only the trainings in flight.
-Job keys are deterministic: (config hash, width, seeds, lrs).  Before submitting a job the driver claims its
-(width, seed, lr) runs in the store (``Store.claim``): another process's runs are waited for and read, not
-trained again, unless its lease expires (it died), and then they are trained here.
+Each width runs the rounds of ``verify.lr.search.width_search`` (the maximal stable eta on a fixed lattice,
+then the optimal-eta grid), all widths at once in a ``verify.lr.pool.SearchPool``.  A round's requests are
+first looked up in the store (finished trainings are never repeated: reruns are idempotent and resume); the
+missing ones become ``LrJob``s submitted to the Executor, at most ``in_flight`` (its slots) at a time, widest
+width first.  The slots also set the plan (``sweep_plan``): the dominant widths' seeds are split into groups
+(``verify.runs.plan``) and each width's search proposes ``fanout`` candidates a round (``verify.lr.fanout``),
+so a round evaluates about as many candidates as there are workers; the results do not depend on it.  The
+driver writes each job's records to the store the moment its future completes, so a worker or driver killed
+mid-sweep loses only the trainings in flight.  Job keys are deterministic: (config hash, width, seeds, lrs).
+Before submitting a job the driver claims its (width, seed, lr) runs in the store (``Store.claim``): another
+process's runs are waited for and read, not trained again, unless its lease expires (it died), and then they
+are trained here.
 
 ``lr_sweep(spec, ...)`` is ``abcscale lr-sweep`` as a library: it validates every option (one-line
 ``InputError``), runs the sweep through the store, fits the exponents of the maximal stable and optimal LR
@@ -22,9 +26,9 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sympy
@@ -34,8 +38,10 @@ from theory.exponents import Exponent, format_exponent
 from theory.parametrization import Parametrization
 from theory.terminal import text_table
 from verify.fit import SlopeFit
+from verify.lr.fanout import fanout_plan
 from verify.lr.fit import EdgeRegime, edge_regime, fit_lr
-from verify.lr.search import Request, Round, SearchSettings, WidthResult, width_search
+from verify.lr.pool import SearchPool, Task
+from verify.lr.search import Request, SearchSettings, WidthResult
 from verify.lr.stability import Criterion
 from verify.lr.train import LrJob, LrJobResult, LrRecord, LrSettings, train_lr_job
 from verify.options import (
@@ -56,8 +62,10 @@ from verify.options import (
     trainable_mlp,
 )
 from verify.result import Result
-from verify.runs.executors import InlineExecutor, executor_for, submit_keyed
+from verify.runs.executors import InlineExecutor, executor_for, executor_slots, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
+from verify.runs.plan import seed_parts
+from verify.runs.runtime import gpu_resources
 from verify.runs.store import POLL_SECONDS, Store
 
 if TYPE_CHECKING:
@@ -99,13 +107,18 @@ class SweepResult:
     trained: int = 0  # trainings (jobs) run by this call
     reused: int = 0  # (seed, eta) runs answered from the store
     keys: list[str] = field(default_factory=list)  # task keys submitted by this call
+    runs_trained: int = 0  # (seed, eta) runs trained by this call
+    fanout: dict[int, int] = field(default_factory=dict)  # width -> candidates a round (verify.lr.fanout)
+    parts: dict[int, int] = field(default_factory=dict)  # width -> seed groups (verify.runs.plan)
 
 
-@dataclass
-class _Pending:
-    search: Generator[Round, list[LrRecord], WidthResult]
-    records: list[LrRecord]
-    outstanding: int
+def sweep_plan(widths: list[int], seeds: int, slots: int, search: SearchSettings) -> tuple[dict[int, int],
+                                                                                            dict[int, int]]:
+    """(fan-out, seed groups) per width for ``slots`` parallel trainings: all 1 for one slot."""
+    parts = seed_parts(widths, seeds, slots)
+    fanout = fanout_plan(widths, seeds, slots, parts, expand=search.expand, precision=search.precision,
+                         grid_points=search.grid_points)
+    return fanout, parts
 
 
 def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int], seeds: list[int],
@@ -115,6 +128,9 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
                  poll: float = POLL_SECONDS) -> SweepResult:
     """Search every width (resuming from ``store``), training on ``device``; return the per-width results.
 
+    ``in_flight`` trainings are submitted at once: the executor's slots (``executor_slots``).  They also fix
+    the plan (``sweep_plan``): the dominant widths' seeds split into groups, and the fan-out of each width's
+    search; the results do not depend on it (if stability is monotone in eta), only the wall time does.
     Each job's (width, seed, lr) runs are claimed in the store first: runs another process holds are waited
     for (looked at again every ``poll`` seconds) and read from the store when it has written them."""
     from tqdm import tqdm
@@ -125,68 +141,37 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
     config = config_hash(param, settings)
     store.add_config(config, description(param, settings))
     runner = executor or InlineExecutor()
-    out = SweepResult(config=config, widths=sorted(widths), seeds=list(seeds), results={})
-    pending: dict[int, _Pending] = {}
-    queue: list[LrJob] = []
+    fanout, parts = sweep_plan(sorted(widths), len(seeds), max(1, in_flight), search)
+    out = SweepResult(config=config, widths=sorted(widths), seeds=list(seeds), results={}, fanout=fanout,
+                      parts=parts)
     bar = tqdm(desc="lr-sweep", unit="training", disable=not progress, leave=False)
 
-    def start_round(width: int, requests: Round) -> None:
-        state = pending[width]
-        for seeds_, lrs in requests:
-            missing = _lookup(store, config, width, (seeds_, lrs), state.records)
-            out.reused += len(seeds_) - len(missing)
-            if missing:
-                ms, ml = tuple(s for s, _ in missing), tuple(lr for _, lr in missing)
-                queue.append(LrJob(param, width, ms, ml, settings, device))
-                state.outstanding += len(missing)
+    def lookup(width: int, request: Request, found: list[LrRecord]) -> list[tuple[int, float]]:
+        return _lookup(store, config, width, request, found)
 
-    def advance(width: int) -> None:
-        """Feed finished rounds to the search until one needs training (or the search ends)."""
-        state = pending[width]
-        while state.outstanding == 0:
-            records, state.records = state.records, []
-            try:
-                requests = state.search.send(records)
-            except StopIteration as stop:
-                out.results[width] = stop.value
-                del pending[width]
-                return
-            start_round(width, requests)
-
-    def runs_of(job: LrJob) -> list[tuple[int, int, float]]:
-        return [(job.width, seed, lr) for seed, lr in zip(job.seeds, job.lrs, strict=True)]
-
-    def part(job: LrJob, runs: list[Any]) -> LrJob:
-        return replace(job, seeds=tuple(seed for _, seed, _ in runs), lrs=tuple(lr for _, _, lr in runs))
-
-    for width in sorted(widths, reverse=True):
-        search_gen = width_search(width, list(seeds), criterion, search)
-        pending[width] = _Pending(search_gen, [], 0)
-        start_round(width, next(search_gen))
-        advance(width)
-    running: dict[Future[LrJobResult], LrJob] = {}
-    waiting: list[LrJob] = []  # runs another process holds: looked at again every ``poll`` seconds
+    pool = SearchPool(out.widths, out.seeds, criterion, search, fanout=fanout, parts=parts, lookup=lookup)
+    running: dict[Future[LrJobResult], Task] = {}
+    waiting: list[Task] = []  # runs another process holds: looked at again every ``poll`` seconds
     looked = time.monotonic()
     try:
-        while queue or running or waiting:
-            queue.sort(key=lambda j: -j.width)
-            while queue and len(running) < max(1, in_flight):
-                job = queue.pop(0)
-                claim = store.claim("lr-sweep", config, runs_of(job))
+        while pool.ready or running or waiting:
+            while pool.ready and len(running) < max(1, in_flight):
+                task = pool.take()
+                claim = store.claim("lr-sweep", config, task.runs())
                 if claim.busy:
-                    waiting.append(part(job, claim.busy))
+                    waiting.append(task.only(claim.busy))
                 if claim.claimed:
-                    job = part(job, claim.claimed)
-                    key = job_key(config, job.width, job.seeds, job.lrs)
+                    mine = task.only(claim.claimed)
+                    key = job_key(config, mine.width, mine.seeds, mine.lrs)
                     out.keys.append(key)
-                    running[_submit(runner, job, key)] = job
+                    job = LrJob(param, mine.width, mine.seeds, mine.lrs, settings, device)
+                    running[_submit(runner, job, key)] = mine
                 if claim.done:  # trained by another process meanwhile: read, as a resumed run
-                    state = pending[job.width]
-                    done_job = part(job, claim.done)
-                    _lookup(store, config, job.width, (done_job.seeds, done_job.lrs), state.records)
-                    out.reused += len(claim.done)
-                    state.outstanding -= len(claim.done)
-                    advance(job.width)
+                    done_task = task.only(claim.done)
+                    found: list[LrRecord] = []
+                    _lookup(store, config, task.width, (done_task.seeds, done_task.lrs), found)
+                    out.reused += len(found)
+                    pool.deliver(task.width, found)
             if running:
                 done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
             else:
@@ -197,22 +182,22 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
                 store.write_lr(config, result)
                 width = running.pop(future).width
                 out.trained += 1
+                out.runs_trained += len(result.records)
                 bar.update(1)
-                bar.set_postfix_str(f"n={width} widths done {len(out.results)}/{len(widths)}")
+                bar.set_postfix_str(f"n={width} widths done {len(pool.results)}/{len(widths)}")
                 if on_result is not None:
                     on_result(result)
-                state = pending[width]
-                state.records.extend(result.records)
-                state.outstanding -= len(result.records)
-                advance(width)
+                pool.deliver(width, result.records)
             if waiting and time.monotonic() - looked >= poll:
-                queue[:0], waiting = waiting, []
+                pool.ready[:0], waiting = waiting, []
                 looked = time.monotonic()
     finally:
         for future in running:
             future.cancel()
-        store.release("lr-sweep", config, [run for job in running.values() for run in runs_of(job)])
+        store.release("lr-sweep", config, [run for task in running.values() for run in task.runs()])
         bar.close()
+    out.results = pool.results
+    out.reused += pool.reused
     return out
 
 
@@ -230,8 +215,13 @@ def _lookup(store: Store, config: str, width: int, request: Request, found: list
 
 
 def _submit(executor: Executor, job: LrJob, key: str) -> Future[LrJobResult]:
-    future: Future[LrJobResult] = submit_keyed(executor, key, train_lr_job, job)
+    label = f"lr-sweep training at width {job.width}, seeds {_join(job.seeds)}, eta {_join(job.lrs)}"
+    future: Future[LrJobResult] = submit_keyed(executor, key, train_lr_job, job, label=label)
     return future
+
+
+def _join(values: tuple[object, ...]) -> str:
+    return ",".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -338,11 +328,10 @@ class LrSweepPlan:
         seeds = list(range(self.seeds))
         store = Store(self.db)
         try:
-            with executor_for(self.workers, self.scheduler) as executor:
+            with executor_for(self.workers, self.scheduler, resources=gpu_resources(self.device)) as executor:
                 sweep = run_lr_sweep(self.param, self.settings, self.widths, seeds, store, criterion=self.criterion,
-                                     search=self.search, executor=executor,
-                                     in_flight=max(self.workers, 4 if self.scheduler else 1), progress=progress,
-                                     device=self.device)
+                                     search=self.search, executor=executor, in_flight=executor_slots(executor),
+                                     progress=progress, device=self.device)
         finally:
             store.close()
         max_fit = fit_lr(sweep.widths, seeds, sweep.results, "max_stable")

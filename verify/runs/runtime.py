@@ -46,11 +46,12 @@ def tune_allocator() -> bool:
 
 
 def check_device(text: str, *, workers: int = 1, scheduler: str | None = None) -> str:
-    """``text`` if torch can train on that device here ("cpu", "cuda", "cuda:N"); else an InputError naming it.
+    """``text`` if torch can train on that device ("cpu", "cuda", "cuda:N"); else an InputError naming it.
 
-    A GPU is driven by this one process, so a device other than the CPU refuses ``workers`` > 1 and a Dask
-    ``scheduler``.  The check happens before anything is trained or written, so a bad ``--device`` leaves the
-    database as it was.
+    A GPU on this machine is driven by this one process, so a device other than the CPU refuses ``workers`` > 1.
+    With a Dask ``scheduler`` the trainings run on its workers, which must have the GPU (each task then needs
+    one unit of their ``GPU`` resource: ``gpu_resources``); this machine's CUDA is not checked.  The check
+    happens before anything is trained or written, so a bad ``--device`` leaves the database as it was.
     """
     import torch
 
@@ -64,10 +65,19 @@ def check_device(text: str, *, workers: int = 1, scheduler: str | None = None) -
         return "cpu"
     if device.type != "cuda":
         raise InputError(f"--device {text!r}: the trainer runs on cpu or cuda")
-    if workers > 1 or scheduler is not None:
-        raise InputError(f"--device {text}: trainings run in this process; use --workers 1 and no --scheduler")
+    if workers > 1:
+        raise InputError(f"--device {text}: trainings run in this process or on a --scheduler's GPU workers; "
+                         "use --workers 1")
+    if scheduler is not None:
+        return str(device)
     if not torch.cuda.is_available():
         raise InputError(f"--device {text}: this torch ({torch.__version__}) sees no CUDA device")
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise InputError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here")
     return str(device)
+
+
+def gpu_resources(device: str) -> dict[str, float] | None:
+    """What each Dask task needs of its worker on ``device``: one ``GPU`` (one training at a time per GPU
+    worker), or nothing on the CPU."""
+    return None if device == "cpu" else {"GPU": 1}

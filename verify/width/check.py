@@ -43,7 +43,8 @@ from verify.options import (
     trainable,
 )
 from verify.result import Result
-from verify.runs.executors import executor_for
+from verify.runs.executors import executor_for, executor_slots
+from verify.runs.runtime import gpu_resources
 from verify.runs.store import Store
 from verify.width.points import judge_check, model_size
 from verify.width.sweep import train_widths
@@ -119,11 +120,11 @@ def train_and_judge(param: Parametrization, settings: TrainSettings, widths: lis
     store = Store(db)
     try:
         trained: list[int] = []  # runs trained by this process (another may train some of the rest meanwhile)
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with executor_for(workers, scheduler, threads=threads) as executor:
+        # a LocalCluster shares this machine's cores; a scheduler's workers are one single-threaded process a core
+        threads = 1 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)
+        with executor_for(workers, scheduler, threads=threads, resources=gpu_resources(device)) as executor:
             config = train_widths(param, settings, widths, seeds, store, executor=executor,
-                                  in_flight=max(workers, 4 if scheduler else 1),
-                                  progress=progress, device=device,
+                                  in_flight=executor_slots(executor), progress=progress, device=device,
                                   on_result=lambda result: trained.append(len(result.diverged)))
         resumed = len(widths) * len(seeds) - sum(trained)
         values = value_table(store.measurements(config), widths, seeds)

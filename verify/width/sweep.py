@@ -1,9 +1,11 @@
 """The sweep over widths: one job per width (its unfinished seeds, trained together), through an Executor.
 
-The driver keeps at most ``in_flight`` jobs submitted, writes each result to the store as soon as its future
-completes, and submits the next, so it works with any ``concurrent.futures.Executor``
-(``verify.runs.executors``: in-process, or Dask).  Configurations are keyed by ``verify.runs.keys``; task
-keys are deterministic: (configuration key, width, seeds).
+The driver keeps at most ``in_flight`` jobs submitted (the executor's slots), writes each result to the store as
+soon as its future completes, and submits the next, so it works with any ``concurrent.futures.Executor``
+(``verify.runs.executors``: in-process, or Dask).  With more than one slot the dominant widths' seeds are split
+into groups (``verify.runs.plan.seed_parts``: the widest width alone is most of the work), widest first; every
+seed's numbers are the same in any group.  Configurations are keyed by ``verify.runs.keys``; task keys are
+deterministic: (configuration key, width, seeds).
 
 Before submitting a job the driver claims its (width, seed) runs in the store (``Store.claim``): it trains the
 seeds it claimed, drops those another process finished meanwhile, and comes back every ``poll`` seconds to
@@ -22,6 +24,7 @@ from typing import Any
 from theory.parametrization import Parametrization
 from verify.runs.executors import InlineExecutor, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
+from verify.runs.plan import seed_groups, seed_parts
 from verify.runs.store import POLL_SECONDS, Store
 from verify.width.train import Job, JobResult, TrainSettings, train_job
 
@@ -38,13 +41,15 @@ def config_hash(param: Parametrization, settings: TrainSettings) -> str:
 
 
 def pending_jobs(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int],
-                 finished: set[tuple[int, int]], device: str = "cpu") -> list[Job]:
-    """Jobs for the (width, seed) pairs not finished yet, widest first (the longest jobs start first)."""
+                 finished: set[tuple[int, int]], device: str = "cpu", slots: int = 1) -> list[Job]:
+    """Jobs for the (width, seed) pairs not finished yet, widest first (the longest jobs start first), each
+    width's seeds in the groups ``seed_parts`` gives for ``slots`` parallel trainings."""
+    parts = seed_parts(widths, len(seeds), slots)
     jobs = []
     for width in sorted(widths, reverse=True):
         todo = tuple(s for s in seeds if (width, s) not in finished)
-        if todo:
-            jobs.append(Job(param=param, width=width, seeds=todo, settings=settings, device=device))
+        for group in seed_groups(todo, parts[width]) if todo else []:
+            jobs.append(Job(param=param, width=width, seeds=group, settings=settings, device=device))
     return jobs
 
 
@@ -61,12 +66,12 @@ def train_widths(param: Parametrization, settings: TrainSettings, widths: list[i
 
     key = config_hash(param, settings)
     store.add_config(key, description(param, settings))
-    queue = pending_jobs(param, settings, widths, seeds, store.finished(key), device)
+    queue = pending_jobs(param, settings, widths, seeds, store.finished(key), device, max(1, in_flight))
     runner = executor or InlineExecutor()
     bar = tqdm(total=sum(len(job.seeds) for job in queue), desc="widths", unit="run", disable=not progress or not queue,
                leave=False)
     running: dict[Future[JobResult], Job] = {}
-    waiting: dict[int, Job] = {}  # width -> a job of the seeds another process holds
+    waiting: list[Job] = []  # jobs of the seeds another process holds
     looked = time.monotonic()
     try:
         while queue or running or waiting:
@@ -74,11 +79,13 @@ def train_widths(param: Parametrization, settings: TrainSettings, widths: list[i
                 job = queue.pop(0)
                 claim = store.claim("width", key, [(job.width, seed) for seed in job.seeds])
                 if claim.busy:
-                    waiting[job.width] = replace(job, seeds=tuple(seed for _, seed in claim.busy))
+                    waiting.append(replace(job, seeds=tuple(seed for _, seed in claim.busy)))
                 if claim.claimed:
                     job = replace(job, seeds=tuple(seed for _, seed in claim.claimed))
                     bar.set_postfix_str(f"n={job.width} seeds={len(job.seeds)}")
-                    running[submit_keyed(runner, task_key("width", key, job.width, job.seeds), train_job, job)] = job
+                    label = f"width check training at width {job.width}, seeds {','.join(map(str, job.seeds))}"
+                    running[submit_keyed(runner, task_key("width", key, job.width, job.seeds), train_job, job,
+                                         label=label)] = job
                 bar.update(len(claim.done))  # finished by another process meanwhile
             if running:
                 done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
@@ -93,7 +100,7 @@ def train_widths(param: Parametrization, settings: TrainSettings, widths: list[i
                     on_result(result)
                 bar.update(len(result.diverged))
             if waiting and time.monotonic() - looked >= poll:  # look again: claim, read or keep waiting
-                queue[:0] = [waiting.pop(width) for width in sorted(waiting, reverse=True)]
+                queue[:0], waiting = sorted(waiting, key=lambda j: -j.width), []
                 looked = time.monotonic()
     finally:
         for future in running:

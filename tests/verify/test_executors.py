@@ -1,0 +1,100 @@
+"""The executor seam (verify.runs.executors): slots, the Dask give-up as a one-line TaskFailed, GPU resources."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from theory.errors import InputError, TaskFailed
+from verify.runs.executors import InlineExecutor, _Named, executor_for, executor_slots, submit_keyed
+from verify.runs.runtime import check_device, gpu_resources
+
+
+class KilledWorker(Exception):
+    """Stands in for distributed's KilledWorker (same name, same ``allowed_failures``)."""
+
+    allowed_failures = 3
+
+
+def test_inline_runs_one_task_at_a_time_in_this_process() -> None:
+    assert executor_slots(InlineExecutor()) == 1 and executor_slots(None) == 1
+    assert submit_keyed(InlineExecutor(), "k", pow, 2, 5, label="ignored").result() == 32
+
+
+def test_a_task_that_killed_every_worker_becomes_one_line_naming_it() -> None:
+    inner: Future[int] = Future()
+    named = _Named(inner, "lr-train-abc-123", "lr-sweep training at width 512, seeds 0,1, eta 0.4,0.4")
+    inner.set_exception(KilledWorker("x"))
+    with pytest.raises(TaskFailed) as err:
+        named.result()
+    text = str(err.value)
+    assert "\n" not in text and text.startswith("task lr-train-abc-123 (lr-sweep training at width 512")
+    assert "(4 in a row)" in text and "a rerun resumes" in text
+
+
+def test_other_outcomes_pass_through_and_cancel_reaches_the_task() -> None:
+    ok: Future[int] = Future()
+    named = _Named(ok, "k", "")
+    ok.set_result(7)
+    assert named.result() == 7
+    bad: Future[int] = Future()
+    named = _Named(bad, "k", "")
+    bad.set_exception(ValueError("a bug in the trainer"))
+    with pytest.raises(ValueError, match="a bug"):
+        named.result()
+    pending: Future[int] = Future()
+    named = _Named(pending, "k", "")
+    assert named.cancel() and pending.cancelled()
+
+
+def test_bad_executor_options_are_one_line() -> None:
+    with pytest.raises(InputError, match="at least 1"), executor_for(0):
+        pass
+    with pytest.raises(InputError, match="not both"), executor_for(2, "tcp://127.0.0.1:1"):
+        pass
+    with pytest.raises(InputError, match="tcp://HOST:PORT"), executor_for(1, "127.0.0.1:1"):
+        pass
+
+
+def test_a_gpu_needs_one_resource_unit_a_task_and_may_run_on_a_scheduler() -> None:
+    assert gpu_resources("cpu") is None and gpu_resources("cuda") == {"GPU": 1}
+    assert check_device("cuda", scheduler="tcp://127.0.0.1:8786") == "cuda"  # the workers' GPUs, not this machine's
+    with pytest.raises(InputError, match="--workers 1"):
+        check_device("cuda", workers=2)
+
+
+SPANS: list[tuple[float, float]] = []
+
+
+def _hold(seconds: float) -> None:
+    start = time.monotonic()
+    time.sleep(seconds)
+    SPANS.append((start, time.monotonic()))
+
+
+@pytest.mark.slow
+def test_a_gpu_worker_runs_one_training_at_a_time(tmp_path: Path) -> None:
+    """A worker with two threads and one GPU: tasks that need the GPU run one after the other (slots 1); a
+    scheduler whose workers declare no GPU is refused in one line instead of waiting forever."""
+    distributed = pytest.importorskip("distributed")
+    from verify.runs.executors import DaskExecutor
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                                  resources={"GPU": 1}) as cluster, distributed.Client(cluster) as client:
+        assert DaskExecutor(client).slots == 2
+        gpu = DaskExecutor(client, {"GPU": 1})
+        assert gpu.slots == 1
+        SPANS.clear()
+        futures = [gpu.submit_keyed(f"hold-{i}", _hold, 0.3) for i in range(3)]
+        for future in futures:
+            future.result()
+        spans = sorted(SPANS)
+        assert len(spans) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as plain:
+        with pytest.raises(InputError, match="no worker declares the resource GPU=1"):
+            with executor_for(scheduler=plain.scheduler_address, resources={"GPU": 1}):
+                pass
