@@ -49,6 +49,7 @@ from theory.parametrization import ACTIVATIONS, ALIGNMENTS, LOSSES, OPTIMIZERS
 from theory.presets import PRESETS
 from theory.quantities import QUANTITIES
 from verify.data import DATASETS
+from verify.runs.executors import executor_for as REAL_EXECUTOR_FOR
 
 TIME_LIMIT = 10.0  # seconds of CPU time per invocation
 WALL_LIMIT = 60.0  # seconds in all per invocation (a call that blocks uses no CPU)
@@ -388,14 +389,13 @@ def _trained(*args: Any, **kwargs: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _inline_executor(workers: int = 1, scheduler: str | None = None, *, threads: int = 1) -> Iterator[Any]:
+def _inline_executor(workers: int = 1, scheduler: str | None = None, *, threads: int = 1, cluster: bool = False,
+                     resources: dict[str, float] | None = None) -> Iterator[Any]:
     """``executor_for`` with its checks but without starting Dask: the trainings would stay in this process."""
     from verify.runs.executors import InlineExecutor, _import_distributed, check_address
 
     if workers < 1 or (scheduler is not None and workers > 1):
-        from verify.runs.executors import executor_for
-
-        with executor_for(workers, scheduler, threads=threads):
+        with REAL_EXECUTOR_FOR(workers, scheduler, threads=threads):  # its checks refuse before anything starts
             pass
     if workers > 1 or scheduler is not None:
         _import_distributed()
@@ -419,7 +419,7 @@ def no_training() -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         for target in TRAINERS:
             stack.enter_context(mock.patch(target, _would_train))
-        for module in ("verify.width.check", "verify.lr.sweep"):
+        for module in ("verify.width.check", "verify.lr.sweep", "verify.runs.executors"):
             stack.enter_context(mock.patch(f"{module}.executor_for", _inline_executor))
         # refusals by size do not depend on the machine the test runs on: a 1e8-step request that a large one
         # would accept and run for minutes is refused here as on a small one

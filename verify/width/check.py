@@ -319,6 +319,8 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
     constants = constants_of(spec) if isinstance(spec, str) else Constants()
     lr = lr if lr is not None else constants.lr
     warmup_lr = warmup_lr if warmup_lr is not None else constants.warmup_lr
+    seeds = DEFAULT_SEEDS if seeds is None else seeds
+    steps = DEFAULT_STEPS if steps is None else steps
     for option, value in (("--seeds", seeds), ("--steps", steps), ("--workers", workers),
                           ("--batch-size", batch_size), ("--base-width", base_width)):
         if value is not None:
