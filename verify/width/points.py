@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from theory.engine import Report
 from theory.exponents import Exponent
 from theory.parametrization import Parametrization
 from theory.quantities import REGISTRY, judged_points
-from verify.width.verdict import DEFAULT_TOLERANCE, Row, judge_points
+from verify.width.verdict import DEFAULT_TOLERANCE, Located, Row, judge_points
 
 SCORES = ".attn.scores"  # attention logits: their change is also measured in its two parts
 
@@ -62,19 +61,6 @@ class Point:
         if self.module and self.quantity == "change" and self.name.endswith(SCORES):
             return (self, Point("own", 0, self.step, self.name), Point("carried", 0, self.step, self.name))
         return None
-
-
-class Located(Protocol):
-    """What names a judged value (a ``Point``, or a verdict ``Row``)."""
-
-    @property
-    def quantity(self) -> str: ...
-    @property
-    def layer(self) -> int: ...
-    @property
-    def step(self) -> int: ...
-    @property
-    def name(self) -> str: ...
 
 
 def predictor(report: Report) -> Callable[[Located], Exponent | None]:

@@ -79,9 +79,8 @@ def judge_one(predicted: sympy.Expr | None, fit: SlopeFit, tolerance: float) -> 
     return "PASS" if abs(fit.slope - float(predicted)) <= tolerance else "FAIL"
 
 
-class JudgedPoint(Protocol):
-    """A point to judge (``verify.width.points.Point``): where its values are stored, its names, and for the
-    two-term verdict the change that is exactly the sum of two measured terms, and the terms."""
+class Located(Protocol):
+    """What names a judged value (a ``Point``, or a verdict ``Row``)."""
 
     @property
     def quantity(self) -> str: ...
@@ -91,6 +90,12 @@ class JudgedPoint(Protocol):
     def step(self) -> int: ...
     @property
     def name(self) -> str: ...
+
+
+class JudgedPoint(Located, Protocol):
+    """A point to judge (``verify.width.points.Point``): where its values are stored, its names, and for the
+    two-term verdict the change that is exactly the sum of two measured terms, and the terms."""
+
     @property
     def key(self) -> tuple[str, int, int]: ...
     def parts(self) -> tuple[JudgedPoint, JudgedPoint, JudgedPoint] | None: ...
