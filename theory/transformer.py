@@ -211,7 +211,13 @@ class GPT:
                 "norm_gains": self.norm_gains, "tied": self.tied,
                 "readout_multiplier": format_exponent(self.readout_multiplier), "attention": self.attention,
                 "mlp": self.mlp,
-                "depth_alpha": None if self.depth_alpha is None else format_exponent(self.depth_alpha),
+                **self._depth_dict()}
+
+    def _depth_dict(self) -> dict[str, Any]:
+        """The depth fields, left out when unset (a width-only GPT's stored result keys stay as they were)."""
+        if self.depth_alpha is None:
+            return {}
+        return {"depth_alpha": format_exponent(self.depth_alpha),
                 "depth_c": [[k, format_exponent(v)] for k, v in self.depth_c],
                 "depth_eps": [[k, format_exponent(v)] for k, v in self.depth_eps]}
 
