@@ -11,7 +11,8 @@ from abcscale.commands._common import add_parametrization_args
 DEFAULT_WIDTHS = "128,256,512,1024"
 DEFAULT_SEEDS = 8
 DEFAULT_STEPS = 3
-GPT_WIDTHS = "64,128,256,512"
+GPT_WIDTHS = "128,256,512,1024"
+GPT_SEEDS = 16
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                              "maximal stable X, the edge where the theory makes its sharpest claims")
     p.add_argument("--widths", default=None, help=f"comma-separated widths (default {DEFAULT_WIDTHS}; a transformer "
                    f"{GPT_WIDTHS}; with --depths the first is the width, default 256)")
-    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help=f"seeds per width (default {DEFAULT_SEEDS})")
+    p.add_argument("--seeds", type=int, default=None,
+                   help=f"seeds per width (default {DEFAULT_SEEDS}; a transformer {GPT_SEEDS})")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
     p.add_argument("--lr", type=float, default=None,
                    help="eta0, LR at the base width (default 0.1 sgd+ce, 0.003 sgd+mse, 1e-3 adam/signsgd, 0.02 muon)")
