@@ -206,24 +206,23 @@ def infer(builds: Sequence[Built]) -> Inference:
     if len(kinds) != 1:
         raise InputError(f"--module: the optimizer's kind changes with the width ({', '.join(sorted(kinds))})")
     opt_kind = kinds.pop()
-    seen = [_probe(b) for b in builds]
     first = builds[0].model
     names = [n for n, p in first.named_parameters() if p.requires_grad]
     owners = [_owners(b.model) for b in builds]
     params = [dict(b.model.named_parameters()) for b in builds]
-    rows: list[Inferred] = []
-    fixed: list[str] = []
-    for name in names:
-        shape, grows = _symbolic([tuple(ps[name].shape) for ps in params], widths)
-        if not any(grows):
-            fixed.append(name)
-            continue
-        rows.append(_infer_one(name, shape, grows, builds, params, owners, seen, opt_kind))
-    if not rows:
+    for b, ps in zip(builds, params, strict=True):
+        if set(ps) != set(params[0]):
+            other = sorted(set(ps) ^ set(params[0]))[0]
+            raise InputError(f"--module: parameter {other!r} exists at width {b.width} or {widths[0]} only")
+    shapes = {name: _symbolic([tuple(ps[name].shape) for ps in params], widths) for name in names}
+    fixed = [name for name in names if not any(shapes[name][1])]
+    if len(fixed) == len(names):
         raise InputError("--module: no parameter of the model grows with the width")
     if fixed:
         raise InputError(f"--module: parameter {fixed[0]!r} does not grow with the width: the engine's GPT has no "
                          "fixed-size tensors")
+    seen = [_probe(b) for b in builds]
+    rows = [_infer_one(name, *shapes[name], builds, params, owners, seen, opt_kind) for name in names]
     return _architecture(builds, seen, rows, opt_kind)
 
 
