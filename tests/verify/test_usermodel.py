@@ -110,6 +110,62 @@ def test_a_module_only_factory_trains_with_the_command_optimizer(tmp_path: Path)
     assert all(r.c == 0 for r in result.inference.rows)
 
 
+# ---- the measurement against the generic refined coordinate check ------------------------------------------
+# rcc unit (nn.Module name) -> the engine tensors it holds (a fused c_attn holds q, k and v as row blocks)
+UNITS = {"wte": ["wte"], "h.0.ln_1": ["h0.ln_1"], "h.0.attn.c_attn": ["h0.attn.q", "h0.attn.k", "h0.attn.v"],
+         "h.0.attn.c_proj": ["h0.attn.o"], "h.1.mlp.c_fc": ["h1.mlp.up"], "h.1.mlp.c_proj": ["h1.mlp.down"],
+         "lm_head": ["lm_head"]}
+
+
+def test_the_hooks_measure_what_the_generic_rcc_measures() -> None:
+    """verify.usermodel.train's per-tensor values equal verify.model.rcc's per-module ones on the same training
+    (two copies built from one seed, one Adam step); a fused matrix's RMS is the mean square of its q, k, v parts.
+    Both compute in float32 with the same products: relative differences ~1e-6, checked at 1e-4."""
+    import torch
+
+    from verify.data import SEQ_LEN, load_for
+    from verify.model.rcc import RefinedCoordinateCheck
+    from verify.usermodel.infer import infer
+    from verify.usermodel.load import build, load_factory
+    from verify.usermodel.train import _train_one
+    from verify.width.train import TrainSettings
+
+    factory = load_factory(example("nanogpt_mup"))
+    inference = infer([build(factory, w) for w in (64, 128)])
+    settings = TrainSettings(steps=1, batch_size=4, probe_size=8, base_width=64, data="pydoc", seq_len=SEQ_LEN)
+    data = load_for(settings, "ce")
+    mine = build(factory, 64, seed=7)
+    records, diverged = _train_one(mine.model, mine.optimizer, inference, 64, 0, settings, data)
+    assert diverged is None
+    ours = {(q, layer, step): v for _, _, step, q, layer, v in records}
+    theirs_built = build(factory, 64, seed=7)
+    model, opt = theirs_built.model, theirs_built.optimizer
+    check = RefinedCoordinateCheck(model, probe_args=(data.probe_x,))
+
+    def loss(logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), data.probe_y.flatten())
+
+    theirs = {0: check.measure(loss, step=0)}
+    x, y = data.batch(1, settings.batch_size)
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten()).backward()
+    opt.step()
+    theirs[1] = check.measure(loss, step=1)
+    index = {layer.name: layer.index for layer in inference.param.layers}
+    compared = 0
+    for unit, tensors in UNITS.items():
+        for quantity, step in (("init_preactivation", 0), ("backward_gradient", 0), ("preactivation_update", 1),
+                               ("effective_update", 1), ("propagating_update", 1), ("backward_gradient", 1)):
+            if (quantity, unit) not in theirs[step]:
+                continue
+            parts = [ours[(quantity, index[t], step)] for t in tensors]
+            combined = (sum(v**2 for v in parts) / len(parts)) ** 0.5  # type: ignore[operator]
+            assert combined == pytest.approx(theirs[step][(quantity, unit)], rel=1e-4), (quantity, unit, step)
+            compared += 1
+    assert ours[("logits/change", 0, 1)] == pytest.approx(theirs[1][("change", "logits")], rel=1e-4)
+    assert compared >= 30
+
+
 # ---- bad input: one line, exit 2 ---------------------------------------------------------------------------
 FACTORIES = {
     "raises": "def build(width):\n    raise ValueError('no such width')\n",

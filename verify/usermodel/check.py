@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -85,7 +86,7 @@ class ModuleResult:
         return lines
 
     def table(self) -> str:
-        lines = [f"{self.spec}: inferred at widths {','.join(map(str, self.inference.widths))} "
+        lines = [f"{Path(self.spec).name}: inferred at widths {','.join(map(str, self.inference.widths))} "
                  "(std ~ n^-b, multiplier ~ n^-a, LR ~ n^-c)", self.inferred_table(), self.architecture()]
         flags = [f"  {r.name}: {flag}" for r in self.inference.rows for flag in r.flags]
         if flags:
