@@ -89,9 +89,6 @@ class Inference:
     block_size: int
     notes: list[str] = field(default_factory=list)
 
-    def label(self, tensor: str) -> str:
-        return next(u.label for u in self.uses if u.tensor == tensor)
-
     def labels(self) -> dict[str, str]:
         return {u.tensor: u.label for u in self.uses}
 

@@ -51,9 +51,11 @@ def load_factory(spec: str) -> Factory:
     module = importlib.util.module_from_spec(loader)
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
+    sys.modules[module_name] = module  # dataclasses and pickling look their module up there
     try:
         loader.loader.exec_module(module)
     except Exception as err:  # the user's code: any exception is bad input, shown in one line
+        del sys.modules[module_name]
         raise InputError(f"--module: importing {file!r} raised {type(err).__name__}: {err}") from None
     finally:
         if folder in sys.path:

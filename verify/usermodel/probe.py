@@ -71,14 +71,14 @@ def recording(model: torch.nn.Module, names: set[str] | None = None) -> Iterator
 
 @contextlib.contextmanager
 def _patched(function: Any) -> Iterator[None]:
+    """``torch.nn.functional.scaled_dot_product_attention`` replaced while the block runs (the name that user
+    code calling ``F.scaled_dot_product_attention`` looks up; a name imported on its own before is not seen)."""
     real = F.scaled_dot_product_attention
-    F.scaled_dot_product_attention = function  # the name user code looks up (F.scaled_dot_product_attention)
-    torch.nn.functional.scaled_dot_product_attention = function
+    F.scaled_dot_product_attention = function
     try:
         yield
     finally:
         F.scaled_dot_product_attention = real
-        torch.nn.functional.scaled_dot_product_attention = real
 
 
 def forward(model: torch.nn.Module, tokens: torch.Tensor, seen: Seen) -> torch.Tensor:
