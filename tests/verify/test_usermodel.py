@@ -229,6 +229,22 @@ def test_an_optimizer_given_twice_is_refused() -> None:
         verify_module(example("nanogpt_mup"), widths=WIDTHS, train=False, optimizer="adam")
 
 
+def test_json_output_carries_the_inferred_table_the_match_and_the_rows() -> None:
+    """A tiny training (2 widths, 1 seed, 1 step): the command's JSON, parsed."""
+    import json
+
+    code, out, err = run_cli(["verify", "--module", example("nanogpt_mup"), "--widths", "64,128", "--seeds", "1",
+                              "--steps", "1", "--json"])
+    data = json.loads(out)
+    assert code in (0, 1), err
+    assert data["preset"] == "gpt-mup" and data["matches"] is True and data["differences"] == []
+    readout = next(r for r in data["inferred"] if r["parameter"] == "lm_head.weight")
+    assert (readout["role"], readout["b"], readout["c"]) == ("output", "1", "1")
+    names = {r["name"] for r in data["rows"]}
+    assert {"h.0.attn.c_attn.weight[q]", "lm_head.weight", "logits"} <= names
+    assert data["passed"] == (code == 0)
+
+
 # ---- the three examples, trained (slow) ----------------------------------------------------------------------
 # The readout's propagating update and the logit change it carries measure about -0.2 against 0 over widths
 # 64..512 in the built-in GPT check as here (docs/transformers.md: its n^-1/2 part is as large as its Theta(1)
