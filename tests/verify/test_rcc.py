@@ -320,3 +320,102 @@ def test_generic_check_equals_the_batched_gpt_measurements() -> None:
             compared += 1
         optimizer.step(tensors, weight_gradients(model, now, grads, tokens, rows))
     assert compared == 226  # 4 steps: every unit's values, both blocks' attention logits and the output logits
+
+
+class _Shared(nn.Module):
+    """A module calling one Linear twice, owning a gain directly, taking a keyword and returning a tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(4, 8)
+        self.shared = nn.Linear(8, 8, bias=False)
+        self.gain = nn.Parameter(torch.ones(8))
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor, *, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        first = self.shared(self.inp(x))
+        second = self.shared(torch.tanh(first)) * self.gain * scale
+        return self.out(second), second
+
+
+def _rms(t: torch.Tensor) -> float:
+    return float(t.detach().double().pow(2).mean().sqrt())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shared_calls_keywords_tuple_outputs_and_dtypes(dtype: torch.dtype) -> None:
+    """Each call of a shared module is measured on its own input (the k-th under "name#k"); a parameter used
+    twice gets the probe loss's batch gradient, a single-use Linear weight its per-token gradient; keywords
+    reach the model and the loss gets its tuple.  Against definitions computed by hand here (float64 RMS;
+    float32 rounding of the same products: relative 1e-5)."""
+    torch.manual_seed(0)
+    model = _Shared().to(dtype)
+    x, y = torch.randn(6, 4, dtype=dtype), torch.randint(0, 3, (6,))
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def loss(out: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return nn.functional.cross_entropy(out[0], y) + 0.1 * out[1].pow(2).mean()
+
+    check = RefinedCoordinateCheck(model, (x,), {"scale": 2.0})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss(model(x, scale=2.0)).backward()
+        optimizer.step()
+    values = check.measure(loss, step=2)
+    rel = 1e-5 if dtype == torch.float32 else 1e-12
+    with torch.no_grad():
+        w_t, w_0 = model.shared.weight, initial["shared.weight"]
+        x1 = model.inp(x)
+        x2 = torch.tanh(x1 @ w_t.T)
+        x2_0 = torch.tanh((x @ initial["inp.weight"].T + initial["inp.bias"]) @ w_0.T)
+    assert values[("effective_update", "shared#2")] == pytest.approx(_rms(x2 @ (w_t - w_0).T), rel=rel)
+    assert values[("propagating_update", "shared#2")] == pytest.approx(_rms((x2 - x2_0) @ w_0.T), rel=rel)
+    assert values[("effective_update", "shared")] == pytest.approx(_rms(x1 @ (w_t - w_0).T), rel=rel)
+    # the model owns the gain: its unit is the whole model with only the gain at its initial value
+    assert ("effective_update", "[model]") in values and ("weight_update", "gain") in values
+
+    model.zero_grad()
+    out = model(x, scale=2.0)
+    h_inp = model.inp(x)
+    h_inp.retain_grad()
+    first = model.shared(h_inp)
+    second = model.shared(torch.tanh(first)) * model.gain * 2.0
+    loss((model.out(second), second)).backward()
+    assert model.shared.weight.grad is not None and h_inp.grad is not None
+    assert values[("weight_gradient", "shared.weight")] == pytest.approx(_rms(model.shared.weight.grad), rel=rel)
+    per_token = h_inp.grad[:, :, None] * x[:, None, :]  # dh_p (x) x_p, (6, 8, 4)
+    assert values[("weight_gradient", "inp.weight")] == pytest.approx(_rms(per_token), rel=rel)
+    assert values[("change", "logits")] == pytest.approx(_rms(out[0] - check.init_logits), rel=rel)
+
+
+class _MaskedAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(8, 24, bias=False)
+        self.mask = torch.rand(5, 5, generator=torch.Generator().manual_seed(1)) > 0.3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = (t.unsqueeze(1) for t in self.qkv(x).split(8, dim=-1))  # one head
+        return nn.functional.scaled_dot_product_attention(q, k, v, self.mask, 0.0, False, scale=0.25).squeeze(1)
+
+
+def test_attention_logits_with_a_boolean_mask_given_positionally() -> None:
+    """Logits scale * q k^T over the allowed entries of a positional boolean mask; init and change."""
+    torch.manual_seed(0)
+    model = _MaskedAttention()
+    x = torch.randn(3, 5, 8)
+    w_0 = model.qkv.weight.detach().clone()
+    check = RefinedCoordinateCheck(model, (x,))
+    with torch.no_grad():
+        model.qkv.weight.add_(0.01 * torch.randn_like(w_0))
+
+    def logits(w: torch.Tensor) -> torch.Tensor:
+        q, k, _ = (x @ w.T).split(8, dim=-1)
+        return (0.25 * q @ k.transpose(-1, -2))[:, model.mask]
+
+    values = check.measure(lambda out: out.pow(2).mean(), step=1)
+    assert values[("change", "[model].scores")] == pytest.approx(
+        _rms(logits(model.qkv.weight.detach()) - logits(w_0)), rel=1e-5)
+    assert check.measure(lambda out: out.pow(2).mean(), step=0)[("init", "[model].scores")] == pytest.approx(
+        _rms(logits(model.qkv.weight.detach())), rel=1e-5)

@@ -35,11 +35,14 @@ Per parameter (``named_parameters`` names, shared tensors once under their first
 Model-level values, stored as quantity "init" (step 0) or "change" (RMS of v_t - v_0, from step 1) under a
 name: "logits" (the model's output) and, when the model calls ``F.scaled_dot_product_attention``, each call's
 attention logits under "<module>.scores" (the innermost module running the call; scale * q k^T over the
-causal entries when the call is causal, every entry otherwise; the default scale is 1/sqrt(d_head)).  The
+causal entries when the call is causal, over the allowed entries of a boolean ``attn_mask``, every entry
+otherwise; the default scale is 1/sqrt(d_head)).  The output logits are the model's output, or the first
+floating-point tensor of a tuple or dict it returns (``loss_fn`` gets the output as returned).  The
 call is captured by patching ``torch.nn.functional.scaled_dot_product_attention`` while the check's own
 forward runs (a model that imported the function by name before is not seen).
 
-A module called more than once per forward (a block applied twice) is measured per call: the first call
+The model itself, when it owns parameters directly, is the unit "[model]".  A module called more than once
+per forward (a block applied twice) is measured per call: the first call
 under its name, the k-th under "<name>#k".  The probe batch is fixed, so the calls line up step after step.
 
 Use in a training loop (a few probe-sized forwards per measured step; the training itself is untouched)::
@@ -51,6 +54,8 @@ Use in a training loop (a few probe-sized forwards per measured step; the traini
         optimizer.step() ...
 
 The check works in the parameters' dtype (float32 or float64); it does not depend on a Parametrization.
+It calls the model as it is: a model with dropout should be measured in ``eval()`` mode (two forwards of the
+same probe must agree for the updates to mean anything).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from torch.utils._pytree import tree_flatten
 from verify.model.measure import rms
 
 Values = dict[tuple[str, str], float]
+ROOT = "[model]"  # the name of the model itself when it owns parameters directly or calls attention itself
 LossFn = Callable[[Any], torch.Tensor]
 
 
@@ -122,7 +128,15 @@ class Trace:
 
     calls: dict[str, Call] = field(default_factory=dict)
     scores: dict[str, torch.Tensor] = field(default_factory=dict)  # attention logits over the counted entries
-    output: list[torch.Tensor] = field(default_factory=list)
+    output: Any = None  # what the model returned
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """The model's output logits: its output, or the first floating-point tensor of a tuple or dict."""
+        tensors = _tensors(self.output)
+        if not tensors:
+            raise ValueError("refined coordinate check: the model's output holds no floating-point tensor")
+        return tensors[0].detach()
 
 
 def _causal_entries(scores: torch.Tensor) -> torch.Tensor:
@@ -144,13 +158,13 @@ class RefinedCoordinateCheck:
         self.model = model
         self.probe_args = probe_args
         self.probe_kwargs = dict(probe_kwargs or {})
-        self.units: dict[nn.Module, str] = {m: name for name, m in model.named_modules()
+        self._names = {m: name or ROOT for name, m in model.named_modules()}
+        self.units: dict[nn.Module, str] = {m: self._names[m] for m in self._names
                                             if any(True for _ in m.parameters(recurse=False))}
         self.initial: dict[str, dict[str, torch.Tensor]] = {
             name: {p: t.detach().clone() for p, t in m.named_parameters(recurse=False)}
             for m, name in self.units.items()}
         self.initial_parameters = {name: p.detach().clone() for name, p in model.named_parameters()}
-        self._names = {m: name for name, m in model.named_modules()}
         self._recording: Trace | None = None
         self._stack: list[str] = []
         self._seen: dict[str, int] = {}
@@ -159,7 +173,7 @@ class RefinedCoordinateCheck:
         self._uses = self._parameter_uses(self.init)
         self.init_outputs = {name: _flat([t.detach() for t in call.outputs]) for name, call in self.init.calls.items()}
         self.init_scores = {name: s.detach() for name, s in self.init.scores.items()}
-        self.init_logits = _flat([t.detach() for t in self.init.output])
+        self.init_logits = self.init.logits
 
     # ------------------------------------------------------------------------------------------ recording
     @staticmethod
@@ -181,7 +195,7 @@ class RefinedCoordinateCheck:
             handles.append(m.register_forward_hook(self._leave, with_kwargs=True, always_call=True))
         try:
             with self._attention_logits():
-                trace.output = _tensors(self.model(*self.probe_args, **self.probe_kwargs))
+                trace.output = self.model(*self.probe_args, **self.probe_kwargs)
         finally:
             for h in handles:
                 h.remove()
@@ -206,7 +220,11 @@ class RefinedCoordinateCheck:
             return
         call_name = self._stack.pop()
         if module in self.units and call_name in trace.calls:
-            trace.calls[call_name].outputs = _tensors(output)
+            outputs = _tensors(output)
+            if outputs:
+                trace.calls[call_name].outputs = outputs
+            else:  # nothing to measure (an output without floating-point tensors)
+                del trace.calls[call_name]
 
     @contextlib.contextmanager
     def _attention_logits(self) -> Iterator[None]:
@@ -218,19 +236,25 @@ class RefinedCoordinateCheck:
                       ) -> torch.Tensor:
             trace = self._recording
             if trace is not None:
-                owner = self._stack[-1] if self._stack else "[model]"
+                owner = self._stack[-1] if self._stack else ROOT
                 counts[owner] = counts.get(owner, 0) + 1
                 name = f"{owner}.scores" if counts[owner] == 1 else f"{owner}.scores#{counts[owner]}"
-                scale = kwargs.get("scale")
+                positional = dict(zip(("attn_mask", "dropout_p", "is_causal"), args, strict=False))
+                options = {**positional, **kwargs}
+                scale = options.get("scale")
                 if scale is None:
                     scale = 1 / math.sqrt(query.shape[-1])
-                is_causal = kwargs.get("is_causal", args[2] if len(args) > 2 else False)
+                mask = options.get("attn_mask")
                 with torch.no_grad():
                     k = key.detach()
                     if k.shape[-3] != query.shape[-3]:  # grouped-query attention: repeat the key heads
                         k = k.repeat_interleave(query.shape[-3] // k.shape[-3], dim=-3)
                     s = torch.matmul(query.detach(), k.transpose(-2, -1)) * scale
-                    trace.scores[name] = _causal_entries(s) if is_causal else s
+                    if options.get("is_causal", False):
+                        s = _causal_entries(s)
+                    elif isinstance(mask, torch.Tensor) and mask.dtype == torch.bool:
+                        s = s[mask.expand(s.shape)]
+                    trace.scores[name] = s
             return original(query, key, value, *args, **kwargs)
 
         nn.functional.scaled_dot_product_attention = recording
@@ -258,7 +282,7 @@ class RefinedCoordinateCheck:
             trace = self._forward()
             outputs = [(name, t) for name, call in trace.calls.items() for t in call.outputs if t.requires_grad]
             trainable = [(name, p) for name, p in params.items() if p.requires_grad]
-            grads = torch.autograd.grad(loss_fn(self._output(trace)), [t for _, t in outputs] +
+            grads = torch.autograd.grad(loss_fn(trace.output), [t for _, t in outputs] +
                                         [p for _, p in trainable], allow_unused=True, materialize_grads=True)
         out_grads: dict[str, list[torch.Tensor]] = {}
         for (name, _), g in zip(outputs, grads[:len(outputs)], strict=True):
@@ -266,9 +290,6 @@ class RefinedCoordinateCheck:
         param_grads = {name: g for (name, _), g in zip(trainable, grads[len(outputs):], strict=True)}
         with torch.no_grad():
             return self._values(trace, out_grads, param_grads, params, step)
-
-    def _output(self, trace: Trace) -> Any:
-        return trace.output[0] if len(trace.output) == 1 else trace.output
 
     def _values(self, trace: Trace, out_grads: dict[str, list[torch.Tensor]],
                 param_grads: dict[str, torch.Tensor], params: dict[str, nn.Parameter], step: int) -> Values:
@@ -295,7 +316,7 @@ class RefinedCoordinateCheck:
                 out[("weight_gradient", name)] = g if g is not None else rms_value(param_grads[name])
             if step > 0:
                 out[("weight_update", name)] = rms_value(p.detach() - self.initial_parameters[name])
-        logits = _flat([t.detach() for t in trace.output])
+        logits = trace.logits
         if step == 0:
             out[("init", "logits")] = rms_value(logits)
         else:
