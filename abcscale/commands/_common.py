@@ -33,9 +33,10 @@ def check_exponent_flags(args: argparse.Namespace) -> None:
 
 
 def add_parametrization_args(parser: argparse.ArgumentParser, *, lr_help: str | None = None,
-                             with_lr: bool = True) -> None:
-    """PRESET|FILE.toml and the model overrides; ``with_lr`` adds --lr-exponent and --eps-exponent."""
-    parser.add_argument("spec", metavar="PRESET|FILE.toml",
+                             with_lr: bool = True, optional_spec: bool = False) -> None:
+    """PRESET|FILE.toml and the model overrides; ``with_lr`` adds --lr-exponent and --eps-exponent;
+    ``optional_spec``: the spec may be left out (``verify --module`` reads the model instead)."""
+    parser.add_argument("spec", metavar="PRESET|FILE.toml", nargs="?" if optional_spec else None,
                         help=f"an MLP preset ({', '.join(PRESETS)}), a transformer preset ({', '.join(GPT_PRESETS)}; "
                              "docs/transformers.md) or a TOML file (see docs/parametrizations.md)")
     parser.add_argument("--layers", type=int, metavar="L",

@@ -15,9 +15,10 @@ GPT_WIDTHS = "128,256,512,1024"
 GPT_SEEDS = 16
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, *, optional_spec: bool = False) -> None:
     """Flags shared by ``verify`` and ``check``."""
-    add_parametrization_args(p, lr_help="global LR exponent X (LR = eta0 (n/n0)^(X - c_l)); default: the engine's "
+    add_parametrization_args(p, optional_spec=optional_spec,
+                             lr_help="global LR exponent X (LR = eta0 (n/n0)^(X - c_l)); default: the engine's "
                              "maximal stable X, the edge where the theory makes its sharpest claims")
     p.add_argument("--widths", default=None, help=f"comma-separated widths (default {DEFAULT_WIDTHS}; a transformer "
                    f"{GPT_WIDTHS}; with --depths the first is the width, default 256)")
@@ -62,8 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Build the MLP of a parametrization at each width, train all seeds of a "
                                    "width together, measure every quantity of 'abcscale derive' on a probe "
                                    "batch, store it in SQLite (reruns resume) and fit slopes with bootstrap "
-                                   "CIs.  'abcscale check' adds the PASS/FAIL verdicts.")
-    add_arguments(p)
+                                   "CIs.  'abcscale check' adds the PASS/FAIL verdicts.  With --module, your own "
+                                   "torch GPT instead: its parametrization inferred, matched and judged.")
+    add_arguments(p, optional_spec=True)
+    p.add_argument("--module", default=None, metavar="FILE.py:FACTORY",
+                   help="check your own model: FACTORY(width) returns an nn.Module (token ids -> logits) or "
+                        "(module, optimizer); its abc is inferred, matched to a GPT preset (or --predict) and "
+                        "judged (docs/custom_module.md); default widths 64,128,256,512")
     p.set_defaults(func=run)
 
 
@@ -86,5 +92,34 @@ def execute(args: argparse.Namespace, *, judged: bool) -> int:
     return 0 if result.passed else 1
 
 
+MODULE_IGNORES = ("layers", "loss", "activation", "lr_exponent", "eps_exponent", "base_width", "warmup_lr", "data",
+                  "export", "plot", "scheduler", "depths")
+
+
+def run_module(args: argparse.Namespace) -> int:
+    """``verify --module``: infer, match, train and judge the user's model; exit 1 unless it passes."""
+    from theory.errors import InputError
+    from verify.usermodel.check import verify_module
+
+    if args.spec is not None:
+        raise InputError(f"--module: give either PRESET|FILE.toml ({args.spec!r}) or --module, not both")
+    for name in MODULE_IGNORES:
+        if getattr(args, name, None) is not None:
+            raise InputError(f"--{name.replace('_', '-')}: not used with --module (the model fixes it)")
+    if args.workers != 1 or args.device != "cpu":
+        raise InputError("--workers/--device: --module trains in this process on the CPU")
+    result = verify_module(args.module, widths=args.widths, seeds=args.seeds, steps=args.steps, predict=args.predict,
+                           optimizer=args.optimizer, lr=args.lr, tolerance=args.tolerance,
+                           batch_size=args.batch_size)
+    print(result.to_json() if args.json else result.table())
+    return 0 if result.passed else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "module", None) is not None:
+        return run_module(args)
+    if args.spec is None:
+        from theory.errors import InputError
+
+        raise InputError("verify: give PRESET|FILE.toml, or --module FILE.py:FACTORY")
     return execute(args, judged=False)

@@ -131,8 +131,9 @@ def _argv(command: str) -> list[str]:
         argv[0] = sys.executable
     # scripts (benchmarks/...) and parametrization files (docs/examples/...) are given relative to the
     # repository root
-    return [str(DOCS.parent / arg) if arg.endswith((".py", ".toml")) and not Path(arg).is_absolute() else arg
-            for arg in argv]
+    # and so is the file of a module spec (verify --module docs/examples/x.py:build)
+    return [str(DOCS.parent / arg) if (arg.endswith((".py", ".toml")) or re.fullmatch(r"[\w./-]+\.py:\w+", arg))
+            and not Path(arg).is_absolute() else arg for arg in argv]
 
 
 def execute(recording: Recording, plot_to: Path | None = None,

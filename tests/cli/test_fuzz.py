@@ -51,6 +51,7 @@ from theory.quantities import QUANTITIES
 from verify.data import DATASETS
 from verify.runs.executors import executor_for as REAL_EXECUTOR_FOR
 
+ROOT = Path(__file__).resolve().parents[2]
 TIME_LIMIT = 10.0  # seconds of CPU time per invocation
 WALL_LIMIT = 60.0  # seconds in all per invocation (a call that blocks uses no CPU)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -116,7 +117,8 @@ GOOD: dict[str, list[str]] = {
     "widths": ["8,16", "16,32", "32,64", "8,16,32", "16"], "depths": ["2,4", "4,8", "2,3"],
     "seeds": ["1", "2", "0", "0,1"], "steps": ["1", "2", "3"], "lr": ["0.1", "0.01"], "base_width": ["8", "16"],
     "warmup_lr": ["0.1", "1"], "batch_size": ["1", "2", "4"], "data": ["synthetic", "digits"],
-    "predict": ["sp", "mup", "spec.toml"], "tolerance": ["0.15", "0.5"], "db": ["r.db", "abcscale.db", "sub/r.db"],
+    "predict": ["sp", "mup", "spec.toml"], "module": ["model.py:build", "spec.toml:build", "model.py"],
+    "tolerance": ["0.15", "0.5"], "db": ["r.db", "abcscale.db", "sub/r.db"],
     "export": ["out.csv", "out.json", "sub/out.csv"], "plot": ["out.png", "out.pdf", "out.svg", "sub/out.png"],
     "workers": ["1", "2"], "scheduler": ["tcp://127.0.0.1:8786"], "device": ["cpu"],
     "criterion": ["loss", "nonfinite", "activation"], "loss_factor": ["1", "2"], "activation_bound": ["10"],
@@ -406,7 +408,7 @@ def _inline_executor(workers: int = 1, scheduler: str | None = None, *, threads:
 
 TRAINERS = ("verify.width.sweep.train_job", "verify.width.check.train_widths", "verify.lr.sweep.train_lr_job",
             "verify.depth.sweep.run_experiment", "verify.depth.sweep.residual", "verify.catapult.report.sweep_net",
-            "verify.elr.report.compare", "verify.elr.report.scan")
+            "verify.elr.report.compare", "verify.elr.report.scan", "verify.usermodel.train.train_module")
 
 
 @contextlib.contextmanager
@@ -722,7 +724,8 @@ def test_the_patches_stop_every_trainer(tmp_path: Path) -> None:
              ["depth-sweep", "residual", "--depths", "2,4", "--widths", "16", "--seeds", "2"],
              ["catapult", "mlp", "--width", "8", "--samples", "8", "--steps", "2"],
              ["elr", "--train", "--depth", "2", "--steps", "2", "--seeds", "0"],
-             ["elr", "--scan", "--depth", "2", "--seeds", "0"]]
+             ["elr", "--scan", "--depth", "2", "--seeds", "0"],
+             ["verify", "--module", f"{ROOT / 'docs' / 'examples' / 'nanogpt_mup.py'}:build", "--widths", "64,128"]]
     for argv in lines:
         with work_folder(GOOD_TOML) as folder:
             assert invoke(argv, folder, counter, "cli").code == "train", argv
