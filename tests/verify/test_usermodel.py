@@ -217,6 +217,7 @@ def test_bad_modules_are_refused_in_one_line(tmp_path: Path, spec: list[str], ne
     (["verify"], "give PRESET|FILE.toml, or --module"),
     (["verify", "gpt-mup", "--module", "x.py:build"], "not both"),
     (["verify", "--module", "x.py:build", "--layers", "3"], "--layers: not used with --module"),
+    (["verify", "--module", "x.py:build", "--db", "r.db"], "--db: --module keeps no results database"),
     (["verify", "--module", "x.py:build", "--widths", "64"], "at least two increasing widths"),
 ])
 def test_module_flags_are_checked(argv: list[str], needle: str) -> None:

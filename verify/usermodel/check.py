@@ -23,11 +23,12 @@ from verify.data import SEQ_LEN
 from verify.usermodel.infer import Inference, infer
 from verify.usermodel.load import build, load_factory
 from verify.usermodel.match import Match, match
+from verify.width.check import GPT_SEEDS, GPT_WIDTHS
 from verify.width.train import TrainSettings
 from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, summary, value_table
 
-DEFAULT_WIDTHS = (64, 128, 256, 512)
-DEFAULT_SEEDS = 8  # as abcscale check
+DEFAULT_WIDTHS = GPT_WIDTHS  # as abcscale check on a transformer: 128..1024 (why: docs/transformers.md)
+DEFAULT_SEEDS = GPT_SEEDS
 DEFAULT_STEPS = 3
 BATCH_SIZE = 4  # sequences per update, as the built-in GPT check
 PROBE_SIZE = 8  # probe sequences
