@@ -87,3 +87,27 @@ def test_killed_gpt_sweep_resumes(tmp_path: Path) -> None:
             assert resumed.results[w].edges[s].max_stable == first.results[w].edges[s].max_stable
         assert resumed.results[w].optimal == first.results[w].optimal
     store.close()
+
+
+@pytest.mark.slow
+def test_two_dask_workers_give_the_serial_gpt_sweep(tmp_path: Path) -> None:
+    """The GPT job crosses the executor seam as the MLP's does: the same stored rows as in-process."""
+    pytest.importorskip("distributed")
+    from verify.runs.executors import executor_for
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers are single-threaded: identical float reductions
+    try:
+        param, search = _gpt(), SearchSettings(start_lr=1e-2, precision=2.0, grid_points=2)
+        serial_store, dask_store = Store(tmp_path / "serial.db"), Store(tmp_path / "dask.db")
+        serial = run_lr_sweep(param, TINY, [8, 64], [0, 1, 2], serial_store, search=search, progress=False)
+        with executor_for(workers=2) as executor:
+            dask = run_lr_sweep(param, TINY, [8, 64], [0, 1, 2], dask_store, search=search, executor=executor,
+                                in_flight=2, progress=False)
+        rows = "SELECT width, seed, lr, final_loss, diverged_step FROM lr_runs ORDER BY width, seed, lr"
+        assert dask_store.conn.execute(rows).fetchall() == serial_store.conn.execute(rows).fetchall()
+        assert dask.runs_trained == serial.runs_trained > 0
+        serial_store.close()
+        dask_store.close()
+    finally:
+        torch.set_num_threads(before)
