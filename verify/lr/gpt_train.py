@@ -37,8 +37,7 @@ from verify.model.gpt import DEFAULT_HEAD_DIM, BatchedGPT, Trace, gpt_shape, ini
 from verify.model.measure import rms
 from verify.model.mlp import per_seed_loss
 from verify.model.optim import BatchedOptimizer
-
-DEFAULT_WEIGHT_DECAY = 0.1  # AdamW's lambda0 at the base width, as the width check's (verify.width.gpt_train)
+from verify.width.gpt_train import DEFAULT_WEIGHT_DECAY  # AdamW's lambda0 at the base width, as the check's
 
 
 def residual_names(arch: GPT) -> list[str]:
@@ -88,7 +87,7 @@ def _probe(model: BatchedGPT, tokens: torch.Tensor, targets: torch.Tensor, init:
     trace = model.forward(tokens)
     if init is None:
         return trace, {}
-    hidden = keys["hidden"][0].split("/")[0]
+    hidden = residual_names(model.arch)[-1]
     chi = torch.softmax(trace.logits.double(), dim=-1)
     chi -= torch.nn.functional.one_hot(targets, chi.shape[-1]).double()
     return trace, {keys["logits"]: rms(trace.logits - init.logits),
