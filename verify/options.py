@@ -174,14 +174,6 @@ def parametrization(spec: str | os.PathLike[str] | Parametrization, *, layers: i
     return param
 
 
-def trainable_mlp(param: Parametrization) -> Parametrization:
-    """``param`` if the MLP trainer can train it (``lr-sweep``); a transformer is refused in one line."""
-    if param.network is not None:
-        raise InputError(f"{param.name or 'this parametrization'}: a transformer; lr-sweep trains MLPs only (check "
-                         "and verify train transformers; derive, solve, equivalent and table work on them)")
-    return param
-
-
 def trainable(param: Parametrization) -> Parametrization:
     """``param`` if a width check can train it: an MLP with the MLP trainer's optimizers, or a GPT with the GPT
     trainer's (``verify.model.optim``) and cross-entropy (a language model); else one line."""

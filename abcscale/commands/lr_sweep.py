@@ -15,8 +15,10 @@ DEFAULT_TOLERANCE = 0.15
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "lr-sweep", help="maximal stable and optimal LR across widths: measured exponents vs the engine",
-        description="For each width, bisect the global learning rate eta (layer l trains with "
-                    "eta (n/n0)^-c_l) for the largest eta that passes the divergence criterion, then "
+        description="An MLP preset or TOML file trains the batched MLP; a transformer (gpt-sp, gpt-mup, a GPT "
+                    "TOML file) trains the batched GPT on the pydoc character corpus.  For each width, bisect "
+                    "the global learning rate eta (layer l trains with eta (n/n0)^-c_l) for the largest eta "
+                    "that passes the divergence criterion, then "
                     "search a log grid below it for the optimal eta; fit both exponents against width "
                     "with bootstrap CIs over seeds and compare with the engine's max_stable_lr_exponent. "
                     "Results stream into the SQLite file (reruns resume).  Exit 1 when the measured "
@@ -25,9 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--widths", default=None, help=f"comma-separated widths (default {DEFAULT_WIDTHS})")
     p.add_argument("--seeds", type=int, default=3, help="seeds per width (default 3)")
     p.add_argument("--steps", type=int, default=50, help="training steps per run (default 50)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="examples per update (MLP, default 32) or sequences of 32 characters (GPT, default 4)")
     p.add_argument("--base-width", type=int, default=64, help="n0, where every layer is He-initialised")
-    p.add_argument("--data", default="synthetic", help="synthetic (Gaussian + teacher) or digits (sklearn)")
+    p.add_argument("--data", default=None, help="MLP: synthetic (Gaussian + teacher, default) or digits (sklearn); "
+                   "GPT: pydoc (the character corpus, default)")
     p.add_argument("--criterion", default="loss", help="loss (default), nonfinite or activation")
     p.add_argument("--loss-factor", type=float, default=1.0,
                    help="criterion loss: unstable when final train loss > factor x initial (default 1)")

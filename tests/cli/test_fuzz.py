@@ -721,6 +721,7 @@ def test_the_patches_stop_every_trainer(tmp_path: Path) -> None:
              ["check-matrix", "--presets", "sp", "--optimizers", "sgd", "--losses", "ce", "--activations", "relu",
               "--widths", "8,16", "--seeds", "1"],
              ["lr-sweep", "sp", "--widths", "8,16", "--seeds", "1", "--steps", "1", "--base-width", "8"],
+             ["lr-sweep", "gpt-mup", "--optimizer", "adam", "--widths", "8,16", "--seeds", "1", "--steps", "1"],
              ["depth-sweep", "residual", "--depths", "2,4", "--widths", "16", "--seeds", "2"],
              ["catapult", "mlp", "--width", "8", "--samples", "8", "--steps", "2"],
              ["elr", "--train", "--depth", "2", "--steps", "2", "--seeds", "0"],

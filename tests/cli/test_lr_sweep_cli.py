@@ -55,3 +55,25 @@ def test_tiny_sweep_json_and_rerun(tmp_path: Path) -> None:
     assert out["verdict"] == ("PASS" if first.returncode == 0 else "FAIL")
     again = json.loads(abcscale(*flags, cwd=tmp_path).stdout)
     assert again["trained"] == 0 and again["max_stable_exponent"] == out["max_stable_exponent"]
+
+
+def test_tiny_gpt_sweep_json_and_rerun(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A transformer sweeps too (verify.lr.gpt_train): the JSON names it, a rerun trains nothing.  In this
+    process with one torch thread: a subprocess's two threads made it 40 s on the shared 2-core machine."""
+    import torch
+
+    flags = ["lr-sweep", "gpt-mup", "--optimizer", "adam", "--widths", "8,16", "--seeds", "2", "--steps", "2",
+             "--grid-points", "2", "--precision", "2", "--start-lr", "0.3", "--db", str(tmp_path / "t.db"), "--json"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(flags) in (0, 1)
+        out = json.loads(capsys.readouterr().out)
+        assert main(flags) in (0, 1)
+        again = json.loads(capsys.readouterr().out)
+    finally:
+        torch.set_num_threads(before)
+    assert out["parametrization"] == "gpt-mup" and out["data"] == "pydoc" and out["trained"] > 0
+    assert out["predicted_max_stable_exponent"] == "0"
+    assert all(row["max_stable"] is not None for row in out["widths_detail"])
+    assert again["trained"] == 0 and again["max_stable_exponent"] == out["max_stable_exponent"]

@@ -93,9 +93,23 @@ def test_bad_transformer_input_exits_2_and_writes_nothing(tmp_path: Path, capsys
     assert not db.exists()
 
 
-def test_lr_sweep_still_refuses_a_transformer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lr-sweep", "gpt-mup", "--db", str(tmp_path / "x.db")]) == 2
-    assert "lr-sweep trains MLPs only" in capsys.readouterr().err
+@pytest.mark.parametrize("args, field", [
+    (["gpt-mup", "--loss", "mse"], "--loss mse"),
+    (["gpt-mup", "--data", "digits"], "--data digits"),
+    (["gpt-mup", "--data", "synthetic"], "--data synthetic"),
+    (["gpt-mup", "--optimizer", "muon"], "--optimizer muon"),
+    (["gpt-mup", "--widths", "64,65"], "width 65"),
+    (["gpt-mup", "--widths", "64,100000000"], "--widths 100000000"),
+    (["gpt-sp", "--batch-size", "100000000"], "--batch-size 100000000"),
+    (["sp", "--data", "pydoc"], "--data pydoc"),
+])
+def test_lr_sweep_refuses_bad_transformer_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            args: list[str], field: str) -> None:
+    db = tmp_path / "x.db"
+    assert main(["lr-sweep", *args, "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("abcscale: error:") and field in err and "\n" not in err
+    assert not db.exists()
 
 
 def test_check_a_gpt_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,8 @@
   layer's ``feature_update`` at the last step and peak activation ratio, and of the readout's
   ``backward_gradient`` (chi) at the last step.  The logits are judged at step 1 because later steps undo
   most of the first step's jump (reference theory-width.md 3.9; measured again in docs/lr_sweep.md).
+  A GPT's records name their own (``verify.lr.gpt_train.gpt_edge_keys``: the logits' change, the last block's
+  residual stream, the residual ratio as the peak activation).
   Verdict: ``catastrophic`` if most edge runs are catastrophic one by one (verify.lr.stability) or a hidden
   slope exceeds the tolerance; else ``controlled-divergence`` if the first-step logit slope exceeds it;
   else ``stable``.  Beyond the edge (``hi`` runs) the majority of the single-run regimes is reported.
@@ -59,18 +61,28 @@ def fit_lr(widths: list[int], seeds: list[int], results: dict[int, WidthResult],
     return fit_slope(widths, rows)
 
 
-def _edge_value(record: LrRecord, quantity: str, steps: int, top: int) -> float | None:
+EdgeKeys = dict[str, tuple[str, int]]  # "logits", "hidden", "chi" -> (quantity, layer) in LrRecord.measurements
+
+
+def mlp_edge_keys(top: int) -> EdgeKeys:
+    """An MLP's: the readout's feature update (the logit change) and backward gradient, the last hidden layer's
+    feature update (layer ``top`` is the readout)."""
+    return {"logits": ("feature_update", top), "hidden": ("feature_update", top - 1),
+            "chi": ("backward_gradient", top)}
+
+
+def _edge_value(record: LrRecord, quantity: str, steps: int, keys: EdgeKeys) -> float | None:
     if quantity == "logits peak RMS":
         return record.peak_logit_rms
     if quantity == "logits first_step_update":
-        return record.measurements.get((1, "feature_update", top))
+        return record.measurements.get((1, *keys["logits"]))
     if quantity == "logits final feature_update":
-        return record.measurements.get((steps, "feature_update", top))
+        return record.measurements.get((steps, *keys["logits"]))
     if quantity == "hidden feature_update":
-        return record.measurements.get((steps, "feature_update", top - 1))
+        return record.measurements.get((steps, *keys["hidden"]))
     if quantity == "hidden peak activation ratio":
         return record.peak_hidden_ratio
-    return record.measurements.get((steps, "backward_gradient", top))
+    return record.measurements.get((steps, *keys["chi"]))
 
 
 @dataclass
@@ -83,15 +95,17 @@ class EdgeRegime:
 
 
 def edge_regime(widths: list[int], seeds: list[int], results: dict[int, WidthResult], criterion: Criterion,
-                steps: int, top: int, tolerance: float) -> EdgeRegime:
-    """Regime at the edge judged across widths, and the regime of the runs just beyond it."""
+                steps: int, top: int, tolerance: float, keys: EdgeKeys | None = None) -> EdgeRegime:
+    """Regime at the edge judged across widths, and the regime of the runs just beyond it.  ``keys``: where the
+    records keep the logit, hidden and chi quantities (default: an MLP's whose readout is layer ``top``)."""
+    keys = keys or mlp_edge_keys(top)
     slopes: dict[str, SlopeFit] = {}
     for quantity in EDGE_QUANTITIES:
         value = {}
         for w in widths:
             for s in seeds:
                 lo = results[w].edges[s].lo
-                value[(w, s)] = None if lo is None else _edge_value(lo, quantity, steps, top)
+                value[(w, s)] = None if lo is None else _edge_value(lo, quantity, steps, keys)
         rows = _complete_rows(_array(widths, seeds, value))
         slopes[quantity] = (fit_slope(widths, rows) if rows.shape[0] else
                             SlopeFit(None, None, None, "missing at some width"))

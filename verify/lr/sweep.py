@@ -59,7 +59,7 @@ from verify.options import (
     parametrization,
     parse_widths,
     positive,
-    trainable_mlp,
+    trainable,
 )
 from verify.result import Result
 from verify.runs.executors import InlineExecutor, executor_for, executor_slots, submit_keyed
@@ -77,7 +77,12 @@ DEFAULT_STEPS = 50
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_BASE_WIDTH = 64
 DEFAULT_TOLERANCE = 0.15
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam")  # the MLP's; a GPT trains with verify.model.optim.GPT_SUPPORTED
+# a transformer's (docs/lr_sweep.md "Transformers"): sequences of 32 characters per update, probe sequences, and
+# the fixed training sequences whose loss decides the `loss` criterion and the optimum
+GPT_BATCH_SIZE = 4
+GPT_PROBE_SIZE = 8
+GPT_EVAL_SIZE = 64
 
 
 def description(param: Parametrization, settings: LrSettings) -> dict[str, Any]:
@@ -85,8 +90,16 @@ def description(param: Parametrization, settings: LrSettings) -> dict[str, Any]:
     global LR), and the settings.
 
     The divergence criterion and the search settings are not part of it: they only decide which trainings
-    are run, so their records are shared between criteria."""
-    return describe("lr-sweep", param.with_(lr_exponent=0), settings.as_dict())
+    are run, so their records are shared between criteria.  A GPT's adds its fixed architecture numbers (head
+    dimension, AdamW's decay), so its runs are keyed apart from any MLP's."""
+    fields = settings.as_dict()
+    if param.network is not None:
+        from verify.lr.gpt_train import DEFAULT_WEIGHT_DECAY
+        from verify.model.gpt import DEFAULT_HEAD_DIM
+
+        fields = {**fields, "model": "gpt", "head_dim": DEFAULT_HEAD_DIM,
+                  "weight_decay": DEFAULT_WEIGHT_DECAY if param.optimizer.name == "adamw" else 0.0}
+    return describe("lr-sweep", param.with_(lr_exponent=0), fields)
 
 
 def config_hash(param: Parametrization, settings: LrSettings) -> str:
@@ -315,7 +328,8 @@ class LrSweepPlan:
     def name(self) -> str:
         """The model as the header and the figure's title name it."""
         p = self.param
-        return f"{p.name} ({p.optimizer.name}, {p.loss}, L={p.hidden_layers}, {self.settings.data})"
+        depth = f"L={p.hidden_layers}" if p.network is None else f"{p.network.blocks} blocks"
+        return f"{p.name} ({p.optimizer.name}, {p.loss}, {depth}, {self.settings.data})"
 
     def header(self) -> str:
         """The line the command prints before training: model, sizes, criterion and the prediction."""
@@ -336,8 +350,13 @@ class LrSweepPlan:
             store.close()
         max_fit = fit_lr(sweep.widths, seeds, sweep.results, "max_stable")
         opt_fit = fit_lr(sweep.widths, seeds, sweep.results, "optimal")
+        keys = None
+        if self.param.network is not None:
+            from verify.lr.gpt_train import gpt_edge_keys
+
+            keys = gpt_edge_keys(self.param)
         edge = edge_regime(sweep.widths, seeds, sweep.results, self.criterion, self.settings.steps,
-                           len(self.param.layers), self.tolerance)
+                           len(self.param.layers), self.tolerance, keys)
         result = LrSweepResult(self, sweep, max_fit, opt_fit, edge, width_rows(sweep, self.criterion))
         if self.plot:
             result.write_figure(self.plot)
@@ -418,8 +437,8 @@ class LrSweepResult(Result):
 
 def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None, loss: str | None = None,
              optimizer: str | None = None, activation: str | None = None, widths: Ints | None = None,
-             seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH_SIZE,
-             base_width: int = DEFAULT_BASE_WIDTH, data: str = "synthetic", criterion: str = "loss",
+             seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, batch_size: int | None = None,
+             base_width: int = DEFAULT_BASE_WIDTH, data: str | None = None, criterion: str = "loss",
              loss_factor: float = 1.0, activation_bound: float = 10.0, start_lr: float | None = None,
              precision: float = 2 ** 0.125, grid_points: int = 5, optimal_by: str = "loss",
              tolerance: float = DEFAULT_TOLERANCE, workers: int = 1, scheduler: str | None = None,
@@ -433,23 +452,30 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
     edge, ``db`` the SQLite results file (finished trainings are reused), ``plot`` a figure file to write.  Every
     option is validated first (``InputError``, one line).  ``announce`` gets the header line before training
     (the command line prints it); ``progress`` draws a bar on stderr.  ``passed``: the measured max-stable
-    exponent is within ``tolerance`` of the engine's ``max_stable_lr_exponent``."""
+    exponent is within ``tolerance`` of the engine's ``max_stable_lr_exponent``.
+
+    A transformer (``gpt-sp``, ``gpt-mup``, a GPT TOML file) trains the batched GPT of ``verify.model.gpt`` on the
+    ``pydoc`` character corpus (``verify.lr.gpt_train``), with cross-entropy and the GPT trainer's optimizers;
+    ``batch_size`` counts sequences (default 4; an MLP's examples, default 32) and ``data`` defaults to pydoc
+    (an MLP's to synthetic)."""
     from theory.engine import derive
     from verify.runs.runtime import check_device
 
     check_callback("--announce", announce)
     width_list = parse_widths(DEFAULT_WIDTHS if widths is None else widths)
-    for option, value in (("--seeds", seeds), ("--steps", steps), ("--batch-size", batch_size),
-                          ("--base-width", base_width), ("--workers", workers)):
+    for option, value in (("--seeds", seeds), ("--steps", steps), ("--base-width", base_width),
+                          ("--workers", workers)):
         at_least(option, value, 1)
+    if batch_size is not None:
+        at_least("--batch-size", batch_size, 1)
     tolerance = positive("--tolerance", tolerance)
     loss_factor = positive("--loss-factor", loss_factor)
     activation_bound = positive("--activation-bound", activation_bound)
     start_lr = None if start_lr is None else positive("--start-lr", start_lr)
     precision = positive("--precision", precision)
     at_least("--grid-points", grid_points, 0)
-    check_data(data, transformer=False)
-    check_batch(batch_size, data)
+    if data is not None:
+        check_data(data)
     check_scheduler(scheduler)
     check_output("--plot", plot, PLOT_SUFFIXES)
     db = check_path("--db", db)
@@ -457,15 +483,24 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
     device = check_device(check_text("--device", device), workers=workers, scheduler=scheduler)
     param = parametrization(spec, layers=layers, optimizer=optimizer, loss=loss,
                             activation=activation).with_(lr_exponent=0)
-    param = trainable_mlp(param)
-    if param.optimizer.name not in OPTIMIZERS:
-        raise InputError(f"--optimizer {param.optimizer.name}: lr-sweep trains with {' or '.join(OPTIMIZERS)}")
+    gpt = param.network is not None
+    if gpt:
+        param = trainable(param)  # the GPT trainer's optimizers, cross-entropy
+    elif param.optimizer.name not in OPTIMIZERS:
+        raise InputError(f"--optimizer {param.optimizer.name}: lr-sweep trains an MLP with {' or '.join(OPTIMIZERS)}")
+    data = check_data(data if data is not None else "pydoc" if gpt else "synthetic", transformer=gpt)
     rule = Criterion(kind=criterion, loss_factor=loss_factor, activation_bound=activation_bound)
     if start_lr is None:
         start_lr = 0.1 if param.optimizer.name == "sgd" else 1e-3
     search = SearchSettings(start_lr=start_lr, precision=precision, grid_points=grid_points, target=optimal_by)
-    settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data=data)
-    if scheduler is None:  # a scheduler's workers are other machines
+    if gpt:
+        settings = _gpt_settings(param, width_list, seeds=seeds, steps=steps, batch_size=batch_size,
+                                 base_width=base_width, device=device if scheduler is None else None)
+    else:
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+        check_batch(batch_size, data)
+        settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data=data)
+    if scheduler is None and not gpt:  # a scheduler's workers are other machines
         from verify.memory import Size, amount, check_fits, lr_job_bytes
 
         widest = width_list[-1]
@@ -473,7 +508,7 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
                                      eval_size=settings.eval_size,
                                      inputs=64 if data == "digits" else settings.input_dim)
         check_fits(estimate, {"width": Size("--widths", widest, 2), "seeds": Size("--seeds", seeds),
-                              "batch_size": Size("--batch-size", batch_size),
+                              "batch_size": Size("--batch-size", settings.batch_size),
                               "layers": Size("--layers", param.hidden_layers)},
                    f"one width-{amount(widest)} job ({seeds} seeds)", device)
     plan = LrSweepPlan(param, settings, search, rule, width_list, seeds, tolerance, db,
@@ -481,3 +516,32 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
     if announce is not None:
         announce(plan.header())
     return plan.run(progress=progress)
+
+
+def _gpt_settings(param: Parametrization, widths: list[int], *, seeds: int, steps: int, batch_size: int | None,
+                  base_width: int, device: str | None) -> LrSettings:
+    """A transformer's settings (``GPT_*`` defaults), after checking that every width splits into heads, that
+    the batch fits the corpus and (``device`` given) that the widest job fits in memory."""
+    from verify.data import SEQ_LEN, load_for
+    from verify.memory import Size, amount, check_fits, gpt_job_bytes
+    from verify.model.gpt import DEFAULT_HEAD_DIM, gpt_shape
+
+    assert param.network is not None
+    for width in widths:
+        gpt_shape(param.network, width, base_width=base_width, head_dim=DEFAULT_HEAD_DIM, seq_len=1, vocab=1)
+    batch_size = GPT_BATCH_SIZE if batch_size is None else batch_size
+    settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data="pydoc",
+                          eval_size=GPT_EVAL_SIZE, probe_size=GPT_PROBE_SIZE)
+    pool = load_for(settings, "ce").train_x.shape[0]
+    if batch_size > pool:
+        raise InputError(f"--batch-size {batch_size}: the pydoc training split has {pool} sequences")
+    if device is not None:
+        def estimate(width: int, seeds: int, batch_size: int) -> float:
+            return gpt_job_bytes(width=width, seeds=seeds, blocks=blocks, batch_size=max(batch_size, GPT_EVAL_SIZE),
+                                 seq_len=SEQ_LEN)
+
+        blocks = param.network.blocks
+        check_fits(estimate, {"width": Size("--widths", widths[-1], 2), "seeds": Size("--seeds", seeds),
+                              "batch_size": Size("--batch-size", batch_size)},
+                   f"one width-{amount(widths[-1])} GPT job ({seeds} seeds)", device)
+    return settings

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -26,7 +27,7 @@ from verify.model.measure import measure, rms, snapshot
 from verify.model.mlp import BatchedMLP, init_weights, layer_scales, per_seed_loss
 from verify.model.optim import BatchedOptimizer
 
-__all__ = ["LrJob", "LrJobResult", "LrRecord", "LrSettings", "train_lr_job"]
+__all__ = ["LrJob", "LrJobResult", "LrRecord", "LrSettings", "scaled_step", "train_lr_job"]
 
 MEASURED_STEPS = "1 and last"  # engine-named quantities are measured on the probe batch at these steps
 
@@ -83,26 +84,32 @@ def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=-1) == labels).double().mean(dim=1)
 
 
-def _step(optimizer: BatchedOptimizer, weights: list[torch.Tensor], grads: list[torch.Tensor],
-          eta: torch.Tensor) -> None:
-    """One optimizer step with seed s's update multiplied by eta[s] (shape (S, 1, 1)).
+def scaled_step(optimizer: BatchedOptimizer, weights: list[torch.Tensor], grads: list[torch.Tensor],
+                etas: Sequence[torch.Tensor]) -> None:
+    """One optimizer step with seed s's update multiplied by eta[s] (``etas``: one per weight, shaped to
+    broadcast over it, e.g. (S, 1, 1)).
 
     SGD's update (with momentum too) is linear in the gradient, so scaling the gradients is exact and
-    avoids copying the weights; for Adam the update itself is rescaled.
+    avoids copying the weights; for Adam, AdamW (decay included) and signSGD the update itself is rescaled.
     """
     if optimizer.name == "sgd":
-        optimizer.step(weights, [g * eta for g in grads])
+        optimizer.step(weights, [g * eta for g, eta in zip(grads, etas, strict=True)])
         return
     with torch.no_grad():
         before = [w.detach().clone() for w in weights]
     optimizer.step(weights, grads)
     with torch.no_grad():
-        for w, w0 in zip(weights, before, strict=True):
+        for w, w0, eta in zip(weights, before, etas, strict=True):
             w.sub_(w0).mul_(eta).add_(w0)
 
 
 def train_lr_job(job: LrJob) -> LrJobResult:
-    """Train every (seed, eta) of the job for ``settings.steps`` steps and summarise each run."""
+    """Train every (seed, eta) of the job for ``settings.steps`` steps and summarise each run (a GPT's job:
+    ``verify.lr.gpt_train``)."""
+    if job.param.network is not None:
+        from verify.lr.gpt_train import train_gpt_lr_job
+
+        return train_gpt_lr_job(job)
     start = time.perf_counter()
     param, settings, n_seeds = job.param, job.settings, len(job.seeds)
     device = torch.device(job.device)
@@ -139,7 +146,7 @@ def train_lr_job(job: LrJob) -> LrJobResult:
             peak_logit = torch.maximum(peak_logit, rms(fwd.logits).nan_to_num(math.inf))
             peak_loss = torch.maximum(peak_loss, loss.detach().double().nan_to_num(math.inf))
         grads = list(torch.autograd.grad(loss.sum(), model.weights))
-        _step(optimizer, model.weights, grads, eta)
+        scaled_step(optimizer, model.weights, grads, [eta] * len(grads))
         with torch.no_grad():
             finite = torch.isfinite(loss.detach())
             for w in model.weights:
