@@ -4,8 +4,11 @@ abcscale: ``verify.width.check("gpt-mup", optimizer="adam")`` with the check's d
 3 Adam steps, pydoc text, 4 sequences of 32 characters per update, 8 probe sequences): the seeds of a width
 trained together by the batched GPT (``verify.width.gpt_train``), every quantity measured at steps 0..3 (RCC
 effective and propagating updates, pre-activations, gradients, weight updates, attention and output logits),
-then the fits and the verdict.  Timed end to end (a fresh SQLite store), and split by wrapping the trainer's
-functions: the forward/backward pass (probe and training rows together), the measurements, the update.
+then the fits and the verdict.  (1) Timed end to end (a fresh SQLite store), and split by wrapping the
+trainer's functions: the forward/backward pass (probe and training rows together), the measurements, the
+update; the rest is data, initialisation, derivation, fits and store.  (2) Its width jobs (``train_gpt_job``)
+timed again, width by width in turn with the competitors' runs of the same width, best of 3 rounds, so that
+the changing load of a shared machine hits every side alike; the ratios are taken there.
 
 The competitors train the same workload the way those tools are used: the plain-torch GPT of
 ``docs/examples/nanogpt_mup.py`` (nanoGPT-style, muP for Adam), one model per seed and width, torch.optim.Adam
@@ -25,10 +28,10 @@ with muP's per-group learning rates, the same widths, seeds, steps, batches and 
     lower bound for the same quantities.
 
 For each competitor the table also gives the time of the same per-seed passes with nothing measured (training
-only), so that the rest is its measurement cost.  Ratios are of times measured in this one run.
+only), so that the rest is its measurement cost.  Ratios are of times measured in this one run, part (2).
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_gpt_check.py [--threads 2] [--widths 64,128,256,512]
-     [--seeds 8]
+     [--seeds 8] [--repeats 3]
 Competitors, installed without pulling a CUDA torch: ``pip install --no-deps mup==1.0.0`` (it needs pandas) and
 ``pip install torch-module-monitor`` (torch, numpy, h5py; torch already present).  A competitor that is not
 installed is skipped with one line.
@@ -43,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -136,7 +140,8 @@ def workload(steps: int) -> tuple[torch.Tensor, torch.Tensor, Batches]:
 
 
 def plain(example: ModuleType, widths: list[int], seeds: int, steps: int, rows: Batches) -> float:
-    """The per-seed passes of the tmm loop with nothing measured: training only."""
+    """The per-seed passes of the competitors with nothing measured: training only (mup also applies the last
+    pass's update, one Adam step more, a few percent of a pass)."""
     start = time.perf_counter()
     for width in widths:
         for seed in range(seeds):
@@ -183,20 +188,6 @@ def tmm_loop(example: ModuleType, widths: list[int], seeds: int, steps: int, row
     return time.perf_counter() - start
 
 
-def mup_plain(example: ModuleType, widths: list[int], seeds: int, batches: Batches) -> float:
-    """mup's loop with nothing recorded: a forward/backward/update per batch."""
-    start = time.perf_counter()
-    for seed in range(seeds):
-        torch.manual_seed(seed)
-        for width in widths:
-            model, optimizer = example.build(width)
-            for x, y in batches:
-                optimizer.zero_grad()
-                _ce(model(x), y).backward()
-                optimizer.step()
-    return time.perf_counter() - start
-
-
 def mup_loop(example: ModuleType, widths: list[int], seeds: int, batches: Batches) -> float:
     from mup.coord_check import _get_coord_data
 
@@ -216,12 +207,29 @@ def _installed(module: str, hint: str) -> bool:
     return True
 
 
+def abcscale_job(width: int, seeds: int, steps: int, timers: Timers) -> float:
+    """One width's job as the check runs it (``train_gpt_job``, the check's parametrization and settings)."""
+    from theory.transformer import get_gpt_preset
+    from verify.width.check import _gpt_settings, choose_lr_exponent
+    from verify.width.gpt_train import train_gpt_job
+    from verify.width.train import Job
+
+    param, _ = choose_lr_exponent(get_gpt_preset("gpt-mup", optimizer="adam"), None)
+    settings = _gpt_settings(param, steps=steps, batch_size=None, base_width=None, lr=None, data="pydoc")
+    with _instrumented(timers):
+        start = time.perf_counter()
+        train_gpt_job(Job(param, width, tuple(range(seeds)), settings))
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--widths", default="64,128,256,512")
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    repeats = args.repeats
     torch.set_num_threads(args.threads)
     widths, seeds, steps = [int(w) for w in args.widths.split(",")], args.seeds, 3
     example = _example()
@@ -229,20 +237,38 @@ def main() -> None:
     rows = [(torch.cat([probe_x, x]), torch.cat([probe_y, y])) for x, y in batches]  # abcscale's pass rows
     print(f"GPT check workload: widths {widths}, {seeds} seeds, {steps} Adam steps, {torch.get_num_threads()} "
           "threads")
-    ours, timers = abcscale_check(widths, seeds)
+    total, timers = abcscale_check(widths, seeds)
     parts = ", ".join(f"{label} {seconds:.1f} s" for label, seconds in timers.seconds.items())
-    print(f"abcscale check gpt-mup --optimizer adam: {ours:.1f} s ({parts}; the rest: data, initialisation, "
-          f"derivation, fits, store {ours - sum(timers.seconds.values()):.1f} s)")
-    if _installed("torch_module_monitor", "pip install torch-module-monitor"):
-        base = plain(example, widths, seeds, steps, rows)
-        theirs = tmm_loop(example, widths, seeds, steps, rows)
-        print(f"torch-module-monitor RCC, one model per seed: {theirs:.1f} s (training alone {base:.1f} s, "
-              f"measurement {theirs - base:.1f} s); abcscale is {theirs / ours:.2f}x faster")
-    if _installed("mup", "pip install --no-deps mup==1.0.0") and _installed("pandas", "pip install pandas"):
-        base = mup_plain(example, widths, seeds, rows)
-        theirs = mup_loop(example, widths, seeds, rows)
-        print(f"mup get_coord_data, one model per seed: {theirs:.1f} s (training alone {base:.1f} s, "
-              f"recording {theirs - base:.1f} s); abcscale is {theirs / ours:.2f}x faster")
+    rest = total - sum(timers.seconds.values())
+    print(f"(1) abcscale check gpt-mup --optimizer adam, end to end: {total:.1f} s ({parts}; the rest: data, "
+          f"initialisation, derivation, fits, store {rest:.1f} s, {100 * rest / total:.0f}%)")
+    sides = {"tmm": _installed("torch_module_monitor", "pip install torch-module-monitor"),
+             "mup": (_installed("mup", "pip install --no-deps mup==1.0.0")
+                     and _installed("pandas", "pip install pandas"))}
+    # (2) width by width, each side in turn, so that the shared machine's changing load hits every side alike
+    times: dict[str, float] = {}
+    for width in widths:
+        runs: dict[str, Callable[[], float]] = {
+            "abcscale": partial(abcscale_job, width, seeds, steps, Timers()),
+            "training alone": partial(plain, example, [width], seeds, steps, rows)}
+        if sides["tmm"]:
+            runs["tmm"] = partial(tmm_loop, example, [width], seeds, steps, rows)
+        if sides["mup"]:
+            runs["mup"] = partial(mup_loop, example, [width], seeds, rows)
+        best: dict[str, float] = {}
+        for _ in range(repeats):
+            for label, run in runs.items():
+                best[label] = min(best.get(label, float("inf")), run())
+        for label, seconds in best.items():
+            times[label] = times.get(label, 0.0) + seconds
+    ours = times["abcscale"]
+    print(f"(2) width by width, sides in turn, best of {repeats} (training and measurement, no fits):\n"
+          f"  abcscale, seeds batched: {ours:.1f} s\n"
+          f"  one model per seed, nothing measured: {times['training alone']:.1f} s")
+    for label, what in (("tmm", "torch-module-monitor RCC"), ("mup", "mup coordinate check")):
+        if label in times:
+            print(f"  {what}, one model per seed: {times[label]:.1f} s (measurement "
+                  f"{times[label] - times['training alone']:.1f} s); abcscale is {times[label] / ours:.2f}x faster")
 
 
 if __name__ == "__main__":

@@ -161,10 +161,10 @@ class RefinedCoordinateCheck:
         self._names = {m: name or ROOT for name, m in model.named_modules()}
         self.units: dict[nn.Module, str] = {m: self._names[m] for m in self._names
                                             if any(True for _ in m.parameters(recurse=False))}
-        self.initial: dict[str, dict[str, torch.Tensor]] = {
-            name: {p: t.detach().clone() for p, t in m.named_parameters(recurse=False)}
-            for m, name in self.units.items()}
         self.initial_parameters = {name: p.detach().clone() for name, p in model.named_parameters()}
+        by_id = {id(p): self.initial_parameters[name] for name, p in model.named_parameters()}  # one copy each
+        self.initial: dict[str, dict[str, torch.Tensor]] = {
+            name: {p: by_id[id(t)] for p, t in m.named_parameters(recurse=False)} for m, name in self.units.items()}
         self._recording: Trace | None = None
         self._stack: list[str] = []
         self._seen: dict[str, int] = {}
@@ -304,7 +304,10 @@ class RefinedCoordinateCheck:
             if step == 0:
                 out[("init_preactivation", name)] = rms_value(h_t)
                 continue
-            h_0 = self.init_outputs[name]
+            h_0 = self.init_outputs.get(name)
+            if h_0 is None:
+                raise ValueError(f"refined coordinate check: {name} was not called in the probe forward at "
+                                 "initialisation (the probe batch must take the same path at every step)")
             out[("preactivation_update", name)] = rms_value(h_t - h_0)
             p_t = self.initial_output(call)
             out[("effective_update", name)] = rms_value(h_t - p_t)
