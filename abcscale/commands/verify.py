@@ -13,6 +13,7 @@ DEFAULT_SEEDS = 8
 DEFAULT_STEPS = 3
 GPT_WIDTHS = "128,256,512,1024"
 GPT_SEEDS = 16
+DEFAULT_DB = "abcscale.db"
 
 
 def add_arguments(p: argparse.ArgumentParser, *, optional_spec: bool = False) -> None:
@@ -41,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_spec: bool = False) ->
                    help="judge against the exponents of this parametrization instead (test a claim that "
                         "the trained model implements it)")
     p.add_argument("--tolerance", type=float, default=None, help="allowed |slope - exponent| (default 0.15)")
-    p.add_argument("--db", default=None, help="SQLite results file (resumes finished runs; default abcscale.db)")
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite results file (resumes finished runs)")
     p.add_argument("--export", default=None, metavar="PATH.csv|PATH.json", help="export the measurements")
     p.add_argument("--plot", default=None, metavar="PATH.png", help="write a coordinate-check figure")
     workers = p.add_mutually_exclusive_group()
@@ -85,7 +86,7 @@ def execute(args: argparse.Namespace, *, judged: bool) -> int:
                    widths=args.widths, seeds=args.seeds, steps=args.steps, lr=args.lr, base_width=args.base_width,
                    warmup_lr=args.warmup_lr,
                    batch_size=args.batch_size, data=args.data, predict=args.predict, tolerance=args.tolerance,
-                   db=args.db or "abcscale.db", export=args.export, plot=args.plot, workers=args.workers,
+                   db=args.db, export=args.export, plot=args.plot, workers=args.workers,
                    scheduler=args.scheduler,
                    device=args.device, depths=args.depths, judged=judged,
                    progress=not args.json and sys.stderr.isatty(), announce=None if args.json else announce)
@@ -104,7 +105,7 @@ def run_module(args: argparse.Namespace) -> int:
 
     if args.spec is not None:
         raise InputError(f"--module: give either PRESET|FILE.toml ({args.spec!r}) or --module, not both")
-    if args.db is not None:
+    if args.db is not DEFAULT_DB:  # given on the command line (argv's strings are other objects than the default)
         raise InputError("--db: --module keeps no results database (every run trains the user's model afresh)")
     for name in MODULE_IGNORES:
         if getattr(args, name, None) is not None:
