@@ -1,7 +1,7 @@
 """Benchmark of abcscale's GPT check against torch-module-monitor's RCC and mup's coordinate check, in one run.
 
-abcscale: ``verify.width.check("gpt-mup", optimizer="adam")`` at widths 64..512 with 8 seeds (the check's defaults when this was measured; today's are
-128..1024 and 16 seeds: --widths 128,256,512,1024 --seeds 16),
+abcscale: ``verify.width.check("gpt-mup", optimizer="adam")`` at widths 64..512 with 8 seeds (the check's
+defaults when this was measured; today's are 128..1024 and 16 seeds: --widths 128,256,512,1024 --seeds 16),
 3 Adam steps, pydoc text, 4 sequences of 32 characters per update, 8 probe sequences): the seeds of a width
 trained together by the batched GPT (``verify.width.gpt_train``), every quantity measured at steps 0..3 (RCC
 effective and propagating updates, pre-activations, gradients, weight updates, attention and output logits),
