@@ -294,8 +294,8 @@ def _mup_abc(opt: str) -> dict[str, tuple[object, object, object]]:
         return _by_role((0, 0, -1), (0, H, 0), (0, 1, 1))
     if opt in ("adam", "adamw", "signsgd"):
         return _by_role((0, 0, 0), (0, H, 1), (0, 1, 1))
-    raise InputError(f"preset gpt-mup: TP5 gives learning rates for sgd and adam only, not {opt}; run "
-                     f"'abcscale solve gpt-sp --optimizer {opt}' to derive them")
+    raise InputError(f"preset gpt-mup: TP5 gives learning rates for sgd, adam (adamw, signsgd) only, not {opt}; "
+                     f"run 'abcscale solve gpt-sp --optimizer {opt}' to derive them")
 
 
 def _sp_full_align_abc(opt: str) -> dict[str, tuple[object, object, object]]:
@@ -358,7 +358,12 @@ def get_gpt_preset(name: str, *, blocks: int | None = None, optimizer: str | Opt
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
     if preset.depth is not None:
         arch = replace(arch, **preset.depth(opt.name))
-    return gpt_parametrization(arch, preset.abc(opt.name), name=name, source=preset.source, optimizer=opt,
+    try:
+        abc = preset.abc(opt.name)
+    except InputError as err:  # a preset built on another's rates names itself first
+        raise InputError(str(err) if str(err).startswith(f"preset {name}:") else f"preset {name} (on {err})") \
+            from None
+    return gpt_parametrization(arch, abc, name=name, source=preset.source, optimizer=opt,
                                loss=loss, activation=activation, lr_exponent=lr_exponent)
 
 
