@@ -31,8 +31,7 @@ import torch
 from theory.parametrization import Parametrization
 from theory.transformer import GPT
 from verify.data import load_for
-from verify.lr.records import LrRecord
-from verify.lr.train import LrJob, LrJobResult, LrSettings, scaled_step
+from verify.lr.train import LrJob, LrJobResult, LrSettings, scaled_step, seed_records
 from verify.model.gpt import DEFAULT_HEAD_DIM, BatchedGPT, Trace, gpt_shape, init_tensors, tensor_scales
 from verify.model.measure import rms
 from verify.model.mlp import per_seed_loss
@@ -61,10 +60,6 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=-1) == targets).double().flatten(1).mean(dim=1)
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def build(param: Parametrization, width: int, seeds: tuple[int, ...], settings: LrSettings, vocab: int,
@@ -155,17 +150,7 @@ def train_gpt_lr_job(job: LrJob) -> LrJobResult:
         final = model.forward(eval_x).logits
         final_loss = lm_loss(final, eval_y).double().cpu()
         final_acc = _accuracy(final, eval_y).cpu()
-    peak_hidden, peak_logit, peak_loss, init_logit = (t.cpu() for t in (peak_hidden, peak_logit, peak_loss,
-                                                                          init_logit))
-    records = []
-    for s, (seed, lr) in enumerate(zip(job.seeds, job.lrs, strict=True)):
-        alive = diverged[s] is None
-        records.append(LrRecord(
-            seed=seed, lr=lr, init_loss=_finite(float(init_loss[s])),
-            final_loss=_finite(float(final_loss[s])) if alive else None,
-            final_accuracy=float(final_acc[s]) if alive else None, diverged_step=diverged[s],
-            peak_hidden_ratio=_finite(float(peak_hidden[s])), peak_logit_rms=_finite(float(peak_logit[s])),
-            init_logit_rms=_finite(float(init_logit[s])), peak_batch_loss=_finite(float(peak_loss[s])),
-            steps_run=steps_run,
-            measurements={key: (_finite(float(v[s])) if alive else None) for key, v in measured.items()}))
+    records = seed_records(job, diverged, steps_run, measured, init_loss=init_loss.cpu(), final_loss=final_loss,
+                           final_accuracy=final_acc, peak_hidden=peak_hidden.cpu(), peak_logit=peak_logit.cpu(),
+                           init_logit=init_logit.cpu(), peak_loss=peak_loss.cpu())
     return LrJobResult(width=job.width, records=records, seconds=time.perf_counter() - start)

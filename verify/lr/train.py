@@ -84,6 +84,26 @@ def _accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(dim=-1) == labels).double().mean(dim=1)
 
 
+def seed_records(job: LrJob, diverged: Sequence[int | None], steps_run: int,
+                 measured: dict[tuple[int, str, int], torch.Tensor], *, init_loss: torch.Tensor,
+                 final_loss: torch.Tensor, final_accuracy: torch.Tensor, peak_hidden: torch.Tensor,
+                 peak_logit: torch.Tensor, init_logit: torch.Tensor, peak_loss: torch.Tensor) -> list[LrRecord]:
+    """One record per seed of a finished job (every tensor (S,) on the CPU); a diverged seed keeps its initial
+    and peak values, not its final ones.  Shared by the MLP and the GPT trainer."""
+    records = []
+    for s, (seed, lr) in enumerate(zip(job.seeds, job.lrs, strict=True)):
+        alive = diverged[s] is None
+        records.append(LrRecord(
+            seed=seed, lr=lr, init_loss=_finite(float(init_loss[s])),
+            final_loss=_finite(float(final_loss[s])) if alive else None,
+            final_accuracy=float(final_accuracy[s]) if alive else None, diverged_step=diverged[s],
+            peak_hidden_ratio=_finite(float(peak_hidden[s])), peak_logit_rms=_finite(float(peak_logit[s])),
+            init_logit_rms=_finite(float(init_logit[s])), peak_batch_loss=_finite(float(peak_loss[s])),
+            steps_run=steps_run,
+            measurements={key: (_finite(float(v[s])) if alive else None) for key, v in measured.items()}))
+    return records
+
+
 def scaled_step(optimizer: BatchedOptimizer, weights: list[torch.Tensor], grads: list[torch.Tensor],
                 etas: Sequence[torch.Tensor]) -> None:
     """One optimizer step with seed s's update multiplied by eta[s] (``etas``: one per weight, shaped to
@@ -165,17 +185,7 @@ def train_lr_job(job: LrJob) -> LrJobResult:
         final = model.forward(eval_x).logits
         final_loss = per_seed_loss(final, eval_y, param.loss).double().cpu()
         final_acc = _accuracy(final, eval_y).cpu()
-    init_loss, peak_hidden, peak_logit = init_loss.cpu(), peak_hidden.cpu(), peak_logit.cpu()
-    peak_loss, init_logit = peak_loss.cpu(), init_logit.cpu()
-    records = []
-    for s, (seed, lr) in enumerate(zip(job.seeds, job.lrs, strict=True)):
-        alive = diverged[s] is None
-        records.append(LrRecord(
-            seed=seed, lr=lr, init_loss=_finite(float(init_loss[s])),
-            final_loss=_finite(float(final_loss[s])) if alive else None,
-            final_accuracy=float(final_acc[s]) if alive else None, diverged_step=diverged[s],
-            peak_hidden_ratio=_finite(float(peak_hidden[s])), peak_logit_rms=_finite(float(peak_logit[s])),
-            init_logit_rms=_finite(float(init_logit[s])), peak_batch_loss=_finite(float(peak_loss[s])),
-            steps_run=steps_run,
-            measurements={key: (_finite(float(v[s])) if alive else None) for key, v in measured.items()}))
+    records = seed_records(job, diverged, steps_run, measured, init_loss=init_loss.cpu(), final_loss=final_loss,
+                           final_accuracy=final_acc, peak_hidden=peak_hidden.cpu(), peak_logit=peak_logit.cpu(),
+                           init_logit=init_logit.cpu(), peak_loss=peak_loss.cpu())
     return LrJobResult(width=job.width, records=records, seconds=time.perf_counter() - start)
