@@ -23,7 +23,6 @@ the readout's backward gradient RMS(softmax(f) - onehot(y)) per token.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -31,7 +30,7 @@ import torch
 from theory.parametrization import Parametrization
 from theory.transformer import GPT
 from verify.data import load_for
-from verify.lr.train import LrJob, LrJobResult, LrSettings, scaled_step, seed_records
+from verify.lr.train import LrJob, LrJobResult, LrSettings, StepWatch, scaled_step
 from verify.model.gpt import DEFAULT_HEAD_DIM, BatchedGPT, Trace, gpt_shape, init_tensors, tensor_scales
 from verify.model.measure import rms
 from verify.model.mlp import per_seed_loss
@@ -109,48 +108,26 @@ def train_gpt_lr_job(job: LrJob) -> LrJobResult:
     with torch.no_grad():
         init_loss = lm_loss(model.forward(eval_x).logits, eval_y).double().cpu()
     init_probe, _ = _probe(model, data.probe_x, data.probe_y, None, keys)
-    init_hidden: torch.Tensor | None = None
-    init_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    peak_hidden = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    peak_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    peak_loss = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    diverged: list[int | None] = [None] * n_seeds
+    watch = StepWatch(n_seeds, device)
     measured: dict[tuple[int, str, int], torch.Tensor] = {}
-    steps_run = 0
     for step in range(1, settings.steps + 1):
         x, y = data.batch(step, settings.batch_size)
         trace = model.forward(x)
         loss = lm_loss(trace.logits, y)
         with torch.no_grad():
-            hidden_rms = torch.stack([rms(trace.modules[name]) for name in residuals])  # (blocks, S)
-            if init_hidden is None:
-                init_hidden = hidden_rms.clamp_min(1e-30)
-                init_logit = rms(trace.logits)
-            peak_hidden = torch.maximum(peak_hidden, (hidden_rms / init_hidden).amax(dim=0).nan_to_num(math.inf))
-            peak_logit = torch.maximum(peak_logit, rms(trace.logits).nan_to_num(math.inf))
-            peak_loss = torch.maximum(peak_loss, loss.detach().double().nan_to_num(math.inf))
+            watch.observe(torch.stack([rms(trace.modules[name]) for name in residuals]), trace.logits, loss)
         grads = list(torch.autograd.grad(loss.sum(), model.tensors))
         scaled_step(optimizer, model.tensors, grads, etas)
-        with torch.no_grad():
-            finite = torch.isfinite(loss.detach())
-            for t in model.tensors:
-                finite &= torch.isfinite(t).flatten(1).all(dim=1)
-            finite = finite.cpu()
-        for s in range(n_seeds):
-            if diverged[s] is None and not bool(finite[s]):
-                diverged[s] = step
-        steps_run = step
+        watch.updated(step, loss, model.tensors)
         if step == 1 or step == settings.steps:
             _, values = _probe(model, data.probe_x, data.probe_y, init_probe, keys)
             for (quantity, layer), value in values.items():
                 measured[(step, quantity, layer)] = value.cpu()
-        if all(d is not None for d in diverged):
+        if watch.all_diverged:
             break
     with torch.no_grad():
         final = model.forward(eval_x).logits
         final_loss = lm_loss(final, eval_y).double().cpu()
         final_acc = _accuracy(final, eval_y).cpu()
-    records = seed_records(job, diverged, steps_run, measured, init_loss=init_loss.cpu(), final_loss=final_loss,
-                           final_accuracy=final_acc, peak_hidden=peak_hidden.cpu(), peak_logit=peak_logit.cpu(),
-                           init_logit=init_logit.cpu(), peak_loss=peak_loss.cpu())
+    records = watch.records(job, measured, init_loss=init_loss, final_loss=final_loss, final_accuracy=final_acc)
     return LrJobResult(width=job.width, records=records, seconds=time.perf_counter() - start)

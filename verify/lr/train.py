@@ -104,6 +104,55 @@ def seed_records(job: LrJob, diverged: Sequence[int | None], steps_run: int,
     return records
 
 
+class StepWatch:
+    """What a learning-rate job watches per seed at every step (tensors (S,) on the job's device): the hidden
+    values' RMS against their first step's (``peak_hidden``), the logits' RMS (first and peak), the peak batch
+    loss, and the step at which a seed's loss or a tensor stopped being finite.  Shared by the MLP and the GPT
+    trainer, so both record the same thing the same way."""
+
+    def __init__(self, n_seeds: int, device: torch.device) -> None:
+        self.init_hidden: torch.Tensor | None = None
+        self.init_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+        self.peak_hidden = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+        self.peak_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+        self.peak_loss = torch.zeros(n_seeds, dtype=torch.float64, device=device)
+        self.diverged: list[int | None] = [None] * n_seeds
+        self.steps_run = 0
+
+    @torch.no_grad()
+    def observe(self, hidden_rms: torch.Tensor, logits: torch.Tensor, loss: torch.Tensor) -> None:
+        """A step's forward: ``hidden_rms`` (hidden values, S), the logits and the per-seed batch loss."""
+        if self.init_hidden is None:
+            self.init_hidden = hidden_rms.clamp_min(1e-30)
+            self.init_logit = rms(logits)
+        ratio = (hidden_rms / self.init_hidden).amax(dim=0).nan_to_num(math.inf)
+        self.peak_hidden = torch.maximum(self.peak_hidden, ratio)
+        self.peak_logit = torch.maximum(self.peak_logit, rms(logits).nan_to_num(math.inf))
+        self.peak_loss = torch.maximum(self.peak_loss, loss.detach().double().nan_to_num(math.inf))
+
+    @torch.no_grad()
+    def updated(self, step: int, loss: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None:
+        """After ``step``'s update: a seed whose loss or tensors are no longer finite diverged at ``step``."""
+        finite = torch.isfinite(loss.detach())
+        for t in tensors:
+            finite &= torch.isfinite(t).flatten(1).all(dim=1)
+        for s, ok in enumerate(finite.cpu().tolist()):
+            if self.diverged[s] is None and not ok:
+                self.diverged[s] = step
+        self.steps_run = step
+
+    @property
+    def all_diverged(self) -> bool:
+        return all(d is not None for d in self.diverged)
+
+    def records(self, job: LrJob, measured: dict[tuple[int, str, int], torch.Tensor], *, init_loss: torch.Tensor,
+                final_loss: torch.Tensor, final_accuracy: torch.Tensor) -> list[LrRecord]:
+        return seed_records(job, self.diverged, self.steps_run, measured, init_loss=init_loss.cpu(),
+                            final_loss=final_loss, final_accuracy=final_accuracy,
+                            peak_hidden=self.peak_hidden.cpu(), peak_logit=self.peak_logit.cpu(),
+                            init_logit=self.init_logit.cpu(), peak_loss=self.peak_loss.cpu())
+
+
 def scaled_step(optimizer: BatchedOptimizer, weights: list[torch.Tensor], grads: list[torch.Tensor],
                 etas: Sequence[torch.Tensor]) -> None:
     """One optimizer step with seed s's update multiplied by eta[s] (``etas``: one per weight, shaped to
@@ -145,47 +194,25 @@ def train_lr_job(job: LrJob) -> LrJobResult:
     with torch.no_grad():
         init_loss = per_seed_loss(model.forward(eval_x).logits, eval_y, param.loss).double()
     hidden = range(1, len(scales))  # post[l] for l = 1..L are the hidden layer outputs x^l
-    init_hidden: torch.Tensor | None = None
-    peak_hidden = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    peak_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    peak_loss = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    init_logit = torch.zeros(n_seeds, dtype=torch.float64, device=device)
-    diverged: list[int | None] = [None] * n_seeds
+    watch = StepWatch(n_seeds, device)
     measured: dict[tuple[int, str, int], torch.Tensor] = {}
-    steps_run = 0
     for step in range(1, settings.steps + 1):
         x, y = data.batch(step, settings.batch_size)
         fwd = model.forward(x)
         loss = per_seed_loss(fwd.logits, y, param.loss)
         with torch.no_grad():
-            hidden_rms = torch.stack([rms(fwd.post[l]) for l in hidden])  # (L, S)
-            if init_hidden is None:
-                init_hidden = hidden_rms.clamp_min(1e-30)
-                init_logit = rms(fwd.logits)
-            peak_hidden = torch.maximum(peak_hidden, (hidden_rms / init_hidden).amax(dim=0).nan_to_num(math.inf))
-            peak_logit = torch.maximum(peak_logit, rms(fwd.logits).nan_to_num(math.inf))
-            peak_loss = torch.maximum(peak_loss, loss.detach().double().nan_to_num(math.inf))
+            watch.observe(torch.stack([rms(fwd.post[l]) for l in hidden]), fwd.logits, loss)  # (L, S)
         grads = list(torch.autograd.grad(loss.sum(), model.weights))
         scaled_step(optimizer, model.weights, grads, [eta] * len(grads))
-        with torch.no_grad():
-            finite = torch.isfinite(loss.detach())
-            for w in model.weights:
-                finite &= torch.isfinite(w).flatten(1).all(dim=1)
-            finite = finite.cpu()
-        for s in range(n_seeds):
-            if diverged[s] is None and not bool(finite[s]):
-                diverged[s] = step
-        steps_run = step
+        watch.updated(step, loss, model.weights)
         if step == 1 or step == settings.steps:
             for (quantity, layer), value in measure(model, probe_x, probe_y, param.loss, init, step).items():
                 measured[(step, quantity, layer)] = value.cpu()
-        if all(d is not None for d in diverged):
+        if watch.all_diverged:
             break
     with torch.no_grad():
         final = model.forward(eval_x).logits
         final_loss = per_seed_loss(final, eval_y, param.loss).double().cpu()
         final_acc = _accuracy(final, eval_y).cpu()
-    records = seed_records(job, diverged, steps_run, measured, init_loss=init_loss.cpu(), final_loss=final_loss,
-                           final_accuracy=final_acc, peak_hidden=peak_hidden.cpu(), peak_logit=peak_logit.cpu(),
-                           init_logit=init_logit.cpu(), peak_loss=peak_loss.cpu())
+    records = watch.records(job, measured, init_loss=init_loss, final_loss=final_loss, final_accuracy=final_acc)
     return LrJobResult(width=job.width, records=records, seconds=time.perf_counter() - start)
