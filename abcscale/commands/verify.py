@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser, *, optional_spec: bool = False) ->
     workers = p.add_mutually_exclusive_group()
     workers.add_argument("--workers", type=int, default=1,
                          help="N >= 2: a Dask LocalCluster of N worker processes on 127.0.0.1, each with cpu_count/N "
-                              "torch threads (default 1: in this process)")
+                              "torch threads, when the modelled training can repay its start-up (else in this "
+                              "process; the header says which) (default 1: in this process)")
     workers.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                          help="run the trainings on an existing Dask scheduler")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where the trainings run; "

@@ -392,14 +392,14 @@ def _trained(*args: Any, **kwargs: Any) -> Any:
 
 @contextlib.contextmanager
 def _inline_executor(workers: int = 1, scheduler: str | None = None, *, threads: int = 1, cluster: bool = False,
-                     resources: dict[str, float] | None = None) -> Iterator[Any]:
+                     resources: dict[str, float] | None = None, work_seconds: float | None = None) -> Iterator[Any]:
     """``executor_for`` with its checks but without starting Dask: the trainings would stay in this process."""
-    from verify.runs.executors import InlineExecutor, _import_distributed, check_address
+    from verify.runs.executors import InlineExecutor, _import_distributed, check_address, uses_cluster
 
     if workers < 1 or (scheduler is not None and workers > 1):
         with REAL_EXECUTOR_FOR(workers, scheduler, threads=threads):  # its checks refuse before anything starts
             pass
-    if workers > 1 or scheduler is not None:
+    if uses_cluster(workers, work_seconds) or scheduler is not None:
         _import_distributed()
     if scheduler is not None:
         check_address(scheduler)

@@ -98,3 +98,36 @@ def test_a_gpu_worker_runs_one_training_at_a_time(tmp_path: Path) -> None:
         with pytest.raises(InputError, match="no worker declares the resource GPU=1"):
             with executor_for(scheduler=plain.scheduler_address, resources={"GPU": 1}):
                 pass
+
+
+def test_a_cluster_starts_only_where_it_could_repay_its_start_up() -> None:
+    """``cluster_pays``: N workers save at most work * (1 - 1/N), which must exceed ``CLUSTER_SECONDS``."""
+    from verify.runs.executors import uses_cluster
+    from verify.runs.plan import CLUSTER_SECONDS, cluster_pays
+
+    assert not uses_cluster(1) and not uses_cluster(1, 1e6)
+    assert uses_cluster(2) and uses_cluster(8, None)  # no model of the work: the cluster, as asked
+    edge = 2 * CLUSTER_SECONDS  # two workers save half the work
+    assert not cluster_pays(0.99 * edge, 2) and cluster_pays(1.01 * edge, 2)
+    assert cluster_pays(0.6 * edge, 8)  # 8 workers save 7/8 of it
+    assert not cluster_pays(1e6, 1)
+
+
+def test_workers_2_on_a_job_too_small_for_a_cluster_train_here_and_say_so(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's kind of job with ``--workers 2``: no Dask at all (its import fails the test), the note in the
+    header, and the rows of ``--workers 1``."""
+    import verify.runs.executors as executors
+    from verify.width.check import check
+
+    def no_dask() -> None:
+        raise AssertionError("a cluster was started for a job too small to repay it")
+
+    monkeypatch.setattr(executors, "_import_distributed", no_dask)
+    lines: list[str] = []
+    small = dict(widths="16,32", seeds=2, steps=1)
+    two = check("sp", loss="ce", workers=2, db=str(tmp_path / "2.db"), announce=lines.append, **small)
+    one = check("sp", loss="ce", workers=1, db=str(tmp_path / "1.db"), **small)
+    assert "; trained in this process: about 0.0 s of training, too little for 2 workers" in lines[0]
+    assert [(r.quantity, r.layer, r.step, r.measured) for r in two.rows] == \
+        [(r.quantity, r.layer, r.step, r.measured) for r in one.rows]

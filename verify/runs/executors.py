@@ -5,7 +5,10 @@ Trainings are independent tasks submitted to a ``concurrent.futures.Executor``:
 
 * the default: ``InlineExecutor``, which runs each task in this process when it is submitted;
 * ``--workers N`` (N >= 2): a ``LocalCluster(n_workers=N, threads_per_worker=1, processes=True,
-  host="127.0.0.1", dashboard_address=None)``: worker processes on the loopback interface only;
+  host="127.0.0.1", dashboard_address=None)``: worker processes on the loopback interface only; unless the
+  caller's modelled work (``work_seconds``) is too small for any cluster to finish first
+  (``verify.runs.plan.cluster_pays``: the README's ``check sp --loss ce`` trains for about 0.5 s, a
+  2-worker cluster costs 0.4 s), which is then trained in this process, as with ``--workers 1``;
 * ``--scheduler tcp://HOST:PORT``: an existing scheduler (and so any cluster Dask reaches, e.g. Slurm via
   dask-jobqueue; docs/distributed.md).
 
@@ -43,6 +46,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from theory.errors import InputError, TaskFailed
+from verify.runs.plan import cluster_pays
 
 
 class InlineExecutor(Executor):
@@ -149,16 +153,18 @@ def check_address(address: str) -> None:
 
 @contextmanager
 def executor_for(workers: int = 1, scheduler: str | None = None, *, threads: int = 1, cluster: bool = False,
-                 resources: dict[str, float] | None = None) -> Iterator[Executor]:
+                 resources: dict[str, float] | None = None, work_seconds: float | None = None) -> Iterator[Executor]:
     """Serial in-process executor by default; a Dask LocalCluster for ``workers`` >= 2 (or any ``workers``
     with ``cluster=True``: benchmarks compare like with like); or the cluster of ``scheduler``.
 
-    ``threads``: torch threads per worker; ``resources``: what each task needs (``DaskExecutor``)."""
+    ``threads``: torch threads per worker; ``resources``: what each task needs (``DaskExecutor``);
+    ``work_seconds``: the caller's modelled single-threaded work, if it has a model: a local cluster that
+    cannot pay off for it (``uses_cluster``) is not started."""
     if workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
     if scheduler is not None and workers > 1:
         raise InputError("--workers and --scheduler: give one of them, not both")
-    if scheduler is None and workers == 1 and not cluster:
+    if scheduler is None and not cluster and not uses_cluster(workers, work_seconds):
         yield InlineExecutor()
         return
     distributed = _import_distributed()
@@ -190,6 +196,14 @@ def executor_for(workers: int = 1, scheduler: str | None = None, *, threads: int
         stack.callback(client.close)
         client.register_plugin(_pin_plugin(threads))
         yield DaskExecutor(client, resources)
+
+
+def uses_cluster(workers: int, work_seconds: float | None = None) -> bool:
+    """Whether ``--workers workers`` (no scheduler) starts a LocalCluster for ``work_seconds`` of modelled
+    work (None: unknown, a cluster whenever ``workers`` >= 2)."""
+    if workers < 2:
+        return False
+    return work_seconds is None or cluster_pays(work_seconds, workers)
 
 
 def _check_resources(executor: DaskExecutor, scheduler: str) -> None:

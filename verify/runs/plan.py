@@ -12,6 +12,12 @@ at most one group per seed and per slot.  Seeds are independent in the batched t
 is bit for bit the same in any group; tests/verify/test_plan.py), so groups change the wall time, not a
 number.  With one slot nothing is split.  The plan is a pure function of widths, seeds and slots: a rerun
 with the same workers submits the same jobs, under the same task keys.
+
+Whether a local cluster pays off at all (``cluster_pays``): a LocalCluster of N workers costs
+``CLUSTER_SECONDS`` (importing distributed, forking and connecting the workers, closing them) and can save at
+most ``work * (1 - 1/N)`` of ``work`` seconds of single-threaded training, when the split is perfect and this
+process's own torch threads would gain nothing.  When even that is less than its cost, the cluster cannot
+finish first, and ``executor_for`` trains in this process instead.
 """
 
 from __future__ import annotations
@@ -21,11 +27,20 @@ from collections.abc import Sequence
 
 JOB_OVERHEAD = 200 ** 2
 SECONDS_PER_UNIT = 1.3e-6  # measured, see the module docstring
+# measured on the 2-core CPU (benchmarks/bench_verify_workers.py --model prints it): 0.37-0.47 s from importing
+# distributed to a closed 2-worker LocalCluster that ran one task, after torch was imported
+CLUSTER_SECONDS = 0.4
 
 
 def job_cost(width: int, seeds: int) -> float:
     """Modelled cost of one job of ``seeds`` seeds at ``width`` (units: one seed's n^2 at n = 1)."""
     return seeds * width ** 2 + JOB_OVERHEAD
+
+
+def cluster_pays(work_seconds: float, workers: int) -> bool:
+    """Whether a local cluster of ``workers`` could finish ``work_seconds`` of single-threaded training before
+    this process alone: the most it saves, a perfect split, must exceed its start-up (module docstring)."""
+    return workers > 1 and work_seconds * (1 - 1 / workers) > CLUSTER_SECONDS
 
 
 def seed_parts(widths: Sequence[int], seeds: int, slots: int) -> dict[int, int]:

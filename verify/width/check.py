@@ -43,9 +43,10 @@ from verify.options import (
     trainable,
 )
 from verify.result import Result
-from verify.runs.executors import executor_for, executor_slots
+from verify.runs.executors import executor_for, executor_slots, uses_cluster
 from verify.runs.runtime import gpu_resources
 from verify.runs.store import Store
+from verify.width.cost import check_seconds
 from verify.width.points import judge_check, model_size
 from verify.width.sweep import train_widths
 from verify.width.train import TrainSettings
@@ -112,8 +113,12 @@ def choose_lr_exponent(param: Parametrization, given: object | None) -> tuple[Pa
 def train_and_judge(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int], db: str, *,
         predict: Parametrization | None = None, workers: int = 1,
         scheduler: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-        progress: bool = True, lr_source: str = "given", device: str = "cpu") -> Outcome:
-    """Train (resuming from ``db``), then judge against the engine's exponents for ``predict`` (or ``param``)."""
+        progress: bool = True, lr_source: str = "given", device: str = "cpu",
+        work_seconds: float | None = None) -> Outcome:
+    """Train (resuming from ``db``), then judge against the engine's exponents for ``predict`` (or ``param``).
+
+    ``work_seconds``: the modelled training time (``verify.width.cost``), which decides whether ``workers``
+    start a local cluster (``verify.runs.executors.uses_cluster``)."""
     from theory.engine import derive
 
     target = (predict or param).with_(lr_exponent=param.lr_exponent)
@@ -125,7 +130,8 @@ def train_and_judge(param: Parametrization, settings: TrainSettings, widths: lis
         trained: list[int] = []  # runs trained by this process (another may train some of the rest meanwhile)
         # a LocalCluster shares this machine's cores; a scheduler's workers are one single-threaded process a core
         threads = 1 if scheduler is not None else max(1, (os.cpu_count() or 1) // workers)
-        with executor_for(workers, scheduler, threads=threads, resources=gpu_resources(device)) as executor:
+        with executor_for(workers, scheduler, threads=threads, resources=gpu_resources(device),
+                          work_seconds=work_seconds) as executor:
             config = train_widths(param, settings, widths, seeds, store, executor=executor,
                                   in_flight=executor_slots(executor), progress=progress, device=device,
                                   on_result=lambda result: trained.append(len(result.diverged)))
@@ -167,14 +173,27 @@ class CheckPlan:
         return (f"{p.name} ({p.optimizer.name}, {p.loss}, {model_size(p)}): lr exponent X = "
                 f"{format_exponent(p.lr_exponent)} [{self.lr_exponent_source}]; eta0 = "
                 f"{s.eta0(p.optimizer.name, p.loss):g}{warmup} at n0 = {s.base_width}; widths "
-                f"{','.join(map(str, self.widths))}; {self.seeds} seeds; {s.steps} steps; data {data}")
+                f"{','.join(map(str, self.widths))}; {self.seeds} seeds; {s.steps} steps; data {data}"
+                f"{self.where()}")
+
+    @property
+    def work_seconds(self) -> float:
+        """Modelled single-threaded seconds of every training of the check (``verify.width.cost``)."""
+        return check_seconds(self.param, self.settings, self.widths, self.seeds)
+
+    def where(self) -> str:
+        """The header's note when ``--workers`` asks for a cluster that cannot pay off (trained here instead)."""
+        if self.workers < 2 or self.scheduler is not None or uses_cluster(self.workers, self.work_seconds):
+            return ""
+        return (f"; trained in this process: about {self.work_seconds:.1f} s of training, too little for "
+                f"{self.workers} workers to repay a cluster's start-up")
 
     def run(self, *, progress: bool = False) -> CheckResult:
         """Train the missing runs (resuming from ``db``), judge, then write the export and the plot if asked."""
         outcome = train_and_judge(self.param, self.settings, self.widths, list(range(self.seeds)), self.db,
                                   predict=self.predict, workers=self.workers, scheduler=self.scheduler,
                                   tolerance=self.tolerance, progress=progress, lr_source=self.lr_exponent_source,
-                                  device=self.device)
+                                  device=self.device, work_seconds=self.work_seconds)
         result = CheckResult(self, outcome)
         if self.export:
             with Store(self.db) as store, replacing(self.export) as temporary:
