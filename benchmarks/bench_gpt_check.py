@@ -31,6 +31,13 @@ with muP's per-group learning rates, the same widths, seeds, steps, batches and 
 For each competitor the table also gives the time of the same per-seed passes with nothing measured (training
 only), so that the rest is its measurement cost.  Ratios are of times measured in this one run, part (2).
 
+(3) The FLOP ceiling: the matrix products of the training alone (every seed's passes; counted exactly by
+``torch.utils.flop_counter.FlopCounterMode`` on one seed per width: matmuls and attention, not the elementwise
+work) and of abcscale's batched job (training and measurement), against the float32 ``torch.mm`` peak of this
+machine at the same thread count (best of 3 at 1024 x 1024).  Their ratio is the least time any tool needs to
+train this workload here; a target of k times faster than a competitor is out of reach when the competitor's
+time divided by k is below it.
+
 Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_gpt_check.py [--threads 2] [--widths 64,128,256,512]
      [--seeds 8] [--repeats 3]
 Competitors, installed without pulling a CUDA torch: ``pip install --no-deps mup==1.0.0`` (it needs pandas) and
@@ -223,6 +230,47 @@ def abcscale_job(width: int, seeds: int, steps: int, timers: Timers) -> float:
         return time.perf_counter() - start
 
 
+def mm_peak() -> float:
+    """float32 ``torch.mm`` FLOP/s at 1024 x 1024 on this machine with torch's current threads, best of 3."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(20):
+            a @ b
+        best = max(best, 20 * 2 * 1024 ** 3 / (time.perf_counter() - start))
+    return best
+
+
+def counted_flops(run: Callable[[], Any]) -> int:
+    """Matmul and attention FLOPs of ``run()``, as torch's FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return int(counter.get_total_flops())
+
+
+def flop_ceiling(example: ModuleType, widths: list[int], seeds: int, steps: int, rows: Batches,
+                 times: dict[str, float]) -> None:
+    """Part (3): the training's and abcscale's counted FLOPs against the torch.mm peak."""
+    training = seeds * sum(counted_flops(partial(plain, example, [width], 1, steps, rows)) for width in widths)
+    ours = sum(counted_flops(partial(abcscale_job, width, seeds, steps, Timers())) for width in widths)
+    peak = mm_peak()
+    floor = training / peak
+    print(f"(3) FLOP ceiling: torch.mm peak {peak / 1e9:.0f} GFLOP/s ({torch.get_num_threads()} threads, float32, "
+          f"1024 x 1024)\n"
+          f"  training alone: {training / 1e9:.0f} GFLOP of matmuls and attention, at least {floor:.1f} s here "
+          f"(one model per seed ran at {training / times['training alone'] / 1e9:.0f} GFLOP/s)\n"
+          f"  abcscale, training and measurement: {ours / 1e9:.0f} GFLOP, at least {ours / peak:.1f} s "
+          f"(ran at {ours / times['abcscale'] / 1e9:.0f} GFLOP/s)")
+    for label, what in (("tmm", "torch-module-monitor"), ("mup", "mup")):
+        if label in times:
+            half = times[label] / 2
+            print(f"  2x faster than {what} is {half:.1f} s: {'below' if half < floor else 'above'} the "
+                  f"training's floor of {floor:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -270,6 +318,7 @@ def main() -> None:
         if label in times:
             print(f"  {what}, one model per seed: {times[label]:.1f} s (measurement "
                   f"{times[label] - times['training alone']:.1f} s); abcscale is {times[label] / ours:.2f}x faster")
+    flop_ceiling(example, widths, seeds, steps, rows, times)
 
 
 if __name__ == "__main__":
