@@ -55,6 +55,23 @@ def test_the_fanout_model_trades_trainings_for_rounds() -> None:
     assert fanout_plan([512], 3, 1, {512: 1}, expand=4.0, precision=2 ** 0.125, grid_points=5) == {512: 1}
 
 
+def test_a_cpu_job_keeps_its_every_tensor_below_the_mmap_threshold() -> None:
+    """Seeds of a wide width are split so that each job's largest tensor stays in glibc's heap
+    (verify.width.cost.heap_seeds); a GPU job is not split."""
+    from verify.runs.runtime import MMAP_THRESHOLD
+    from verify.width.check import _gpt_settings, choose_lr_exponent
+    from verify.width.cost import seed_bytes
+
+    param, _ = choose_lr_exponent(resolve("gpt-mup", optimizer="adam"), None)
+    settings = _gpt_settings(param, steps=3, batch_size=None, base_width=None, lr=None, data="pydoc")
+    jobs = pending_jobs(param, settings, [128, 1024], list(range(16)), set())
+    assert [len(j.seeds) for j in jobs if j.width == 1024] == [1] * 16  # 16 MB a seed
+    assert [len(j.seeds) for j in jobs if j.width == 128] == [16]
+    assert all(len(j.seeds) * seed_bytes(param, settings, j.width) < MMAP_THRESHOLD for j in jobs)
+    gpu = pending_jobs(param, settings, [128, 1024], list(range(16)), set(), device="cuda")
+    assert [len(j.seeds) for j in gpu] == [16, 16]
+
+
 def test_width_jobs_are_split_into_seed_groups_widest_first() -> None:
     param = resolve("sp", loss="ce")
     jobs = pending_jobs(param, TrainSettings(), [128, 256, 512, 1024], list(range(8)), {(1024, 0)}, slots=2)
@@ -78,12 +95,14 @@ def test_an_lr_seed_trains_to_the_same_record_in_any_group() -> None:
             assert a == b
 
 
-@pytest.mark.parametrize("spec", ["sp", "mup"])
+@pytest.mark.parametrize("spec", ["sp", "mup", "gpt-sp", "gpt-mup"])
 def test_a_width_check_seed_trains_to_the_same_records_in_any_group(spec: str) -> None:
-    from verify.width.check import choose_lr_exponent
+    from verify.width.check import _gpt_settings, choose_lr_exponent
 
-    param, _ = choose_lr_exponent(resolve(spec, loss="ce"), None)
+    param, _ = choose_lr_exponent(resolve(spec, loss="ce", optimizer="adam" if "gpt" in spec else None), None)
     settings = TrainSettings(base_width=16)
+    if param.network is not None:
+        settings = _gpt_settings(param, steps=3, batch_size=None, base_width=32, lr=None, data="pydoc")
     whole = train_job(Job(param, 64, (0, 1, 2, 3), settings))
     split = [train_job(Job(param, 64, group, settings)) for group in seed_groups([0, 1, 2, 3], 2)]
     assert sorted(whole.records) == sorted(r for part in split for r in part.records)

@@ -21,12 +21,22 @@ model next to a measured job of each kind, the figures below come from it):
 
 ``SECONDS_PER_WEIGHT_ROW`` takes the larger of the two rates, so the model errs towards more work: a job it
 calls too small for a cluster is smaller still, and a large one it misjudges only keeps the cluster.
+
+How many seeds one job batches on the CPU (``heap_seeds``): every tensor of a batched job, a weight, its
+gradient, an optimizer moment or a temporary of their size, holds all its seeds.  Past glibc's mmap threshold
+(32 MiB at most, ``verify.runs.runtime``) each such temporary is a fresh mapping that the kernel zero-fills
+page by page, on every step.  A 16-seed width-1024 GPT job (268 MB per MLP weight) took 7.4 million minor page
+faults (29 GB zero-filled) and 44-52 s, where 16 one-seed jobs take 16 x 1.7 s = 27 s with 22,000 faults
+each; a 16-seed width-512 job took 7.8 s against 4 x 1.6 s in groups of 4, and an 8-seed width-1024 MLP job
+with Adam 0.59 s against 2 x 0.19 s in groups of 4 (measured with 2 threads).  So a width's seeds are trained
+in groups whose largest tensor stays below the threshold; every seed's numbers are the same in any group.
 """
 
 from __future__ import annotations
 
 from theory.parametrization import Parametrization
-from verify.memory import mlp_parameters
+from verify.memory import FLOAT32, mlp_parameters
+from verify.runs.runtime import MMAP_THRESHOLD
 from verify.width.train import TrainSettings
 
 SECONDS_PER_WEIGHT_ROW = 9e-11  # measured, see the module docstring
@@ -63,3 +73,19 @@ def job_seconds(param: Parametrization, settings: TrainSettings, width: int, see
 def check_seconds(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: int) -> float:
     """Modelled single-thread seconds of a whole check: one job of every width, all seeds."""
     return sum(job_seconds(param, settings, width, seeds) for width in widths)
+
+
+def seed_bytes(param: Parametrization, settings: TrainSettings, width: int) -> int:
+    """Bytes of a job's largest tensor per seed: its largest weight (and so its gradient and moments), or one
+    pass's widest activations."""
+    if param.network is not None:
+        tokens = (settings.probe_size + settings.batch_size) * (settings.seq_len or 32)
+        return FLOAT32 * max(4 * width * width, VOCAB * width, 4 * width * tokens)
+    inputs = 64 if settings.data == "digits" else settings.input_dim
+    rows = settings.probe_size + settings.batch_size
+    return FLOAT32 * max(width * width, inputs * width, rows * width)
+
+
+def heap_seeds(param: Parametrization, settings: TrainSettings, width: int) -> int:
+    """The most seeds one CPU job batches with its every tensor below the mmap threshold (module docstring)."""
+    return max(1, (MMAP_THRESHOLD - 1) // seed_bytes(param, settings, width))

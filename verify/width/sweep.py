@@ -15,6 +15,7 @@ trained twice) or its lease has expired (trained here).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -26,6 +27,7 @@ from verify.runs.executors import InlineExecutor, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
 from verify.runs.plan import seed_groups, seed_parts
 from verify.runs.store import POLL_SECONDS, Store
+from verify.width.cost import heap_seeds
 from verify.width.train import Job, JobResult, TrainSettings, train_job
 
 
@@ -43,8 +45,11 @@ def config_hash(param: Parametrization, settings: TrainSettings) -> str:
 def pending_jobs(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: list[int],
                  finished: set[tuple[int, int]], device: str = "cpu", slots: int = 1) -> list[Job]:
     """Jobs for the (width, seed) pairs not finished yet, widest first (the longest jobs start first), each
-    width's seeds in the groups ``seed_parts`` gives for ``slots`` parallel trainings."""
+    width's seeds in the groups ``seed_parts`` gives for ``slots`` parallel trainings, and on the CPU in groups
+    small enough for glibc's heap (``verify.width.cost.heap_seeds``)."""
     parts = seed_parts(widths, len(seeds), slots)
+    if device == "cpu":
+        parts = {w: max(p, math.ceil(len(seeds) / heap_seeds(param, settings, w))) for w, p in parts.items()}
     jobs = []
     for width in sorted(widths, reverse=True):
         todo = tuple(s for s in seeds if (width, s) not in finished)
