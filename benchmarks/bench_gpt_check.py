@@ -1,15 +1,15 @@
 """Benchmark of abcscale's GPT check against torch-module-monitor's RCC and mup's coordinate check, in one run.
 
-abcscale: ``verify.width.check("gpt-mup", optimizer="adam")`` at widths 64..512 with 8 seeds (the check's
-defaults when this was measured; today's are 128..1024 and 16 seeds: --widths 128,256,512,1024 --seeds 16),
-3 Adam steps, pydoc text, 4 sequences of 32 characters per update, 8 probe sequences): the seeds of a width
-trained together by the batched GPT (``verify.width.gpt_train``), every quantity measured at steps 0..3 (RCC
-effective and propagating updates, pre-activations, gradients, weight updates, attention and output logits),
-then the fits and the verdict.  (1) Timed end to end (a fresh SQLite store), and split by wrapping the
-trainer's functions: the forward/backward pass (probe and training rows together), the measurements, the
-update; the rest is data, initialisation, derivation, fits and store.  (2) Its width jobs (``train_gpt_job``)
-timed again, width by width in turn with the competitors' runs of the same width, best of 3 rounds, so that
-the changing load of a shared machine hits every side alike; the ratios are taken there.
+abcscale: ``verify.width.check("gpt-mup", optimizer="adam")`` at its default widths 128..1024 with 16 seeds (3 Adam
+steps, pydoc text, 4 sequences of 32 characters per update, 8 probe sequences): the seeds of a width trained
+together by the batched GPT (``verify.width.gpt_train``; at width 1024 one seed a job, at 512 groups of up to 7, so
+that every tensor stays in glibc's heap: ``verify.width.cost.heap_seeds``), every quantity measured at steps 0..3
+(RCC effective and propagating updates, pre-activations, gradients, weight updates, attention and output logits),
+then the fits and the verdict. (1) Timed end to end (a fresh SQLite store), and split by wrapping the trainer's
+functions: the forward/backward pass (probe and training rows together), the measurements, the update; the rest is
+data, initialisation, derivation, fits and store. (2) Its width jobs (``train_gpt_job``) timed again, width by
+width in turn with the competitors' runs of the same width, best of 3 rounds, so that the changing load of a shared
+machine hits every side alike; the ratios are taken there.
 
 The competitors train the same workload the way those tools are used: the plain-torch GPT of
 ``docs/examples/nanogpt_mup.py`` (nanoGPT-style, muP for Adam), one model per seed and width, torch.optim.Adam
@@ -38,8 +38,8 @@ machine at the same thread count (best of 3 at 1024 x 1024).  Their ratio is the
 train this workload here; a target of k times faster than a competitor is out of reach when the competitor's
 time divided by k is below it.
 
-Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_gpt_check.py [--threads 2] [--widths 64,128,256,512]
-     [--seeds 8] [--repeats 3]
+Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_gpt_check.py [--threads 2] [--widths 128,256,512,1024]
+     [--seeds 16] [--repeats 3]
 Competitors, installed without pulling a CUDA torch: ``pip install --no-deps mup==1.0.0`` (it needs pandas) and
 ``pip install torch-module-monitor`` (torch, numpy, h5py; torch already present).  A competitor that is not
 installed is skipped with one line.
@@ -216,17 +216,19 @@ def _installed(module: str, hint: str) -> bool:
 
 
 def abcscale_job(width: int, seeds: int, steps: int, timers: Timers) -> float:
-    """One width's job as the check runs it (``train_gpt_job``, the check's parametrization and settings)."""
+    """One width's trainings as the check runs them: its jobs (``train_gpt_job``, the check's parametrization and
+    settings, the seeds in the groups ``verify.width.sweep.pending_jobs`` makes on the CPU)."""
     from theory.transformer import get_gpt_preset
     from verify.width.check import _gpt_settings, choose_lr_exponent
     from verify.width.gpt_train import train_gpt_job
-    from verify.width.train import Job
+    from verify.width.sweep import pending_jobs
 
     param, _ = choose_lr_exponent(get_gpt_preset("gpt-mup", optimizer="adam"), None)
     settings = _gpt_settings(param, steps=steps, batch_size=None, base_width=None, lr=None, data="pydoc")
     with _instrumented(timers):
         start = time.perf_counter()
-        train_gpt_job(Job(param, width, tuple(range(seeds)), settings))
+        for job in pending_jobs(param, settings, [width], list(range(seeds)), set()):
+            train_gpt_job(job)
         return time.perf_counter() - start
 
 
@@ -274,8 +276,8 @@ def flop_ceiling(example: ModuleType, widths: list[int], seeds: int, steps: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--widths", default="64,128,256,512")
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--widths", default="128,256,512,1024")
+    parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     repeats = args.repeats
