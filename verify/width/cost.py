@@ -34,8 +34,11 @@ in groups whose largest tensor stays below the threshold; every seed's numbers a
 
 from __future__ import annotations
 
+import math
+
 from theory.parametrization import Parametrization
 from verify.memory import FLOAT32, mlp_parameters
+from verify.runs.plan import seed_groups
 from verify.runs.runtime import MMAP_THRESHOLD
 from verify.width.train import TrainSettings
 
@@ -71,8 +74,14 @@ def job_seconds(param: Parametrization, settings: TrainSettings, width: int, see
 
 
 def check_seconds(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: int) -> float:
-    """Modelled single-thread seconds of a whole check: one job of every width, all seeds."""
-    return sum(job_seconds(param, settings, width, seeds) for width in widths)
+    """Modelled single-thread seconds of a whole CPU check: every width's seeds, in the groups ``heap_seeds``
+    allows, each group a job."""
+    total = 0.0
+    for width in widths:
+        groups = math.ceil(seeds / heap_seeds(param, settings, width))
+        total += sum(job_seconds(param, settings, width, len(group))
+                     for group in seed_groups(range(seeds), groups))
+    return total
 
 
 def seed_bytes(param: Parametrization, settings: TrainSettings, width: int) -> int:
