@@ -71,7 +71,7 @@ def _mup(L: int, opt: str) -> ABC:
         return [0] * (L + 1), b, [-1] + [0] * (L - 1) + [1]
     if opt in ("adam", "signsgd"):
         return [0] * (L + 1), b, [0] + [1] * L
-    raise InputError(f"preset mup: TP5 gives learning rates for sgd and adam only, not {opt}; "
+    raise InputError(f"TP5 gives learning rates for sgd and adam only, not {opt}; "
                      f"run 'abcscale solve mup --optimizer {opt}' to derive them")
 
 
@@ -81,13 +81,13 @@ def _mfp(L: int, opt: str) -> ABC:
         return a, [0] * (L + 1), [-1] * (L + 1)
     if opt in ("adam", "signsgd"):
         return a, [0] * (L + 1), [0] + [H] * (L - 1) + [0]
-    raise InputError(f"preset mfp: learning rates are tabulated for sgd and adam only, not {opt}; "
+    raise InputError(f"learning rates are tabulated for sgd and adam only, not {opt}; "
                      f"run 'abcscale solve mfp --optimizer {opt}'")
 
 
 def _ip(L: int, opt: str) -> ABC:
     if opt != "sgd":
-        raise InputError(f"preset ip: the integrable parametrization is defined for sgd, not {opt}")
+        raise InputError(f"the integrable parametrization is defined for sgd, not {opt}")
     return [0] + [1] * L, [0] * (L + 1), [-1] + [-2] * (L - 1) + [-1]
 
 
@@ -104,7 +104,7 @@ def _sp_full_align(L: int, opt: str) -> ABC:
         return [0] * (L + 1), b, [-H] + [H] * (L - 1) + [1]
     if opt in ("adam", "signsgd"):
         return [0] * (L + 1), b, [0] + [1] * L
-    raise InputError(f"preset sp-full-align: tabulated for sgd and adam only, not {opt}")
+    raise InputError(f"tabulated for sgd and adam only, not {opt}")
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -147,7 +147,10 @@ def get_preset(name: str, *, layers: int = 3, optimizer: str | Optimizer = "sgd"
         raise InputError(f"--layers: {layers} hidden layers is more than the engine supports ({MAX_HIDDEN_LAYERS})")
     opt = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
     preset = PRESETS[name]
-    a, b, c = preset.abc(layers, opt.name)
+    try:
+        a, b, c = preset.abc(layers, opt.name)
+    except InputError as err:  # one table can serve two presets (ip, ip-llr): name the one asked for
+        raise InputError(f"preset {name}: {err}") from None
     from theory.exponents import parse_exponent
 
     warmup: tuple[tuple[sympy.Expr, ...], ...] = ()
