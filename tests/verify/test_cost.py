@@ -13,7 +13,8 @@ from theory.parametrization import Parametrization
 from verify.options import parametrization, trainable
 from verify.runs.plan import cluster_pays
 from verify.width.check import _gpt_settings
-from verify.width.cost import check_seconds, job_seconds
+from verify.width.cost import job_seconds, jobs_seconds
+from verify.width.sweep import pending_jobs
 from verify.width.train import TrainSettings
 
 MLP = TrainSettings(steps=3, batch_size=1, base_width=128)
@@ -37,6 +38,11 @@ def test_more_width_seeds_or_steps_is_more_work(name: str) -> None:
 def test_full_updates_and_newton_schulz_cost_more_than_plain_sgd() -> None:
     sgd, adam, muon = (job_seconds(_param("sp", o), MLP, 1024, 8) for o in ("sgd", "adam", "muon"))
     assert sgd < adam < muon
+
+
+def check_seconds(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: int) -> float:
+    """A whole check's modelled seconds, as ``CheckPlan.work_seconds`` counts them."""
+    return jobs_seconds(pending_jobs(param, settings, widths, list(range(seeds)), set()))
 
 
 def test_the_readme_job_is_too_small_for_two_workers_and_a_gpt_check_is_not() -> None:

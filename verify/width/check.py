@@ -46,9 +46,9 @@ from verify.result import Result
 from verify.runs.executors import executor_for, executor_slots, uses_cluster
 from verify.runs.runtime import gpu_resources
 from verify.runs.store import Store
-from verify.width.cost import check_seconds
+from verify.width.cost import jobs_seconds
 from verify.width.points import judge_check, model_size
-from verify.width.sweep import train_widths
+from verify.width.sweep import pending_jobs, train_widths
 from verify.width.train import TrainSettings
 from verify.width.verdict import DEFAULT_TOLERANCE, Row, format_table, summary, value_table
 
@@ -178,8 +178,9 @@ class CheckPlan:
 
     @property
     def work_seconds(self) -> float:
-        """Modelled single-threaded seconds of every training of the check (``verify.width.cost``)."""
-        return check_seconds(self.param, self.settings, self.widths, self.seeds)
+        """Modelled single-threaded seconds of every training of the check: its CPU jobs as the sweep makes
+        them (``verify.width.sweep.pending_jobs``), each as ``verify.width.cost.job_seconds`` models it."""
+        return jobs_seconds(pending_jobs(self.param, self.settings, self.widths, list(range(self.seeds)), set()))
 
     def where(self) -> str:
         """The header's note when ``--workers`` asks for a cluster that cannot pay off (trained here instead)."""
@@ -290,9 +291,8 @@ def check_job_memory(param: Parametrization, settings: TrainSettings, width: int
                    f"one width-{amount(width)} GPT job ({seeds} seeds)", device)
         return
 
-    inputs = 64 if settings.data == "digits" else settings.input_dim
     estimate = functools.partial(width_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
-                                 probe=settings.probe_size, inputs=inputs)
+                                 probe=settings.probe_size, inputs=settings.inputs)
     check_fits(estimate, {"width": Size("--widths", width, 2), "seeds": Size("--seeds", seeds),
                           "batch_size": Size("--batch-size", settings.batch_size),
                           "layers": Size("--layers", param.hidden_layers)},

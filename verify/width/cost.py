@@ -34,13 +34,12 @@ in groups whose largest tensor stays below the threshold; every seed's numbers a
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 
 from theory.parametrization import Parametrization
 from verify.memory import FLOAT32, mlp_parameters
-from verify.runs.plan import seed_groups
 from verify.runs.runtime import MMAP_THRESHOLD
-from verify.width.train import TrainSettings
+from verify.width.train import Job, TrainSettings
 
 SECONDS_PER_WEIGHT_ROW = 9e-11  # measured, see the module docstring
 MLP_JOB_SECONDS = 0.01
@@ -60,9 +59,8 @@ def job_seconds(param: Parametrization, settings: TrainSettings, width: int, see
         rows = (settings.probe_size + settings.batch_size) * (settings.seq_len or 32)
         fixed = GPT_JOB_SECONDS
     else:
-        inputs = 64 if settings.data == "digits" else settings.input_dim
         square = (param.hidden_layers - 1) * width * width
-        weights = mlp_parameters(width, param.hidden_layers, inputs, settings.classes)
+        weights = mlp_parameters(width, param.hidden_layers, settings.inputs, settings.classes)
         rows = settings.probe_size + settings.batch_size
         fixed = MLP_JOB_SECONDS
     work = passes * rows * weights
@@ -73,15 +71,9 @@ def job_seconds(param: Parametrization, settings: TrainSettings, width: int, see
     return fixed + SECONDS_PER_WEIGHT_ROW * work
 
 
-def check_seconds(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: int) -> float:
-    """Modelled single-thread seconds of a whole CPU check: every width's seeds, in the groups ``heap_seeds``
-    allows, each group a job."""
-    total = 0.0
-    for width in widths:
-        groups = math.ceil(seeds / heap_seeds(param, settings, width))
-        total += sum(job_seconds(param, settings, width, len(group))
-                     for group in seed_groups(range(seeds), groups))
-    return total
+def jobs_seconds(jobs: Iterable[Job]) -> float:
+    """Modelled single-thread seconds of ``jobs`` (a whole check: ``verify.width.sweep.pending_jobs``)."""
+    return sum(job_seconds(job.param, job.settings, job.width, len(job.seeds)) for job in jobs)
 
 
 def seed_bytes(param: Parametrization, settings: TrainSettings, width: int) -> int:
@@ -90,9 +82,8 @@ def seed_bytes(param: Parametrization, settings: TrainSettings, width: int) -> i
     if param.network is not None:
         tokens = (settings.probe_size + settings.batch_size) * (settings.seq_len or 32)
         return FLOAT32 * max(4 * width * width, VOCAB * width, 4 * width * tokens)
-    inputs = 64 if settings.data == "digits" else settings.input_dim
     rows = settings.probe_size + settings.batch_size
-    return FLOAT32 * max(width * width, inputs * width, rows * width)
+    return FLOAT32 * max(width * width, settings.inputs * width, rows * width)
 
 
 def heap_seeds(param: Parametrization, settings: TrainSettings, width: int) -> int:

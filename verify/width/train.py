@@ -69,6 +69,11 @@ class TrainSettings:
     head_dim: int | None = None
     weight_decay: float | None = None
 
+    @property
+    def inputs(self) -> int:
+        """An MLP's input width: the digits' 64 pixels, or ``input_dim`` synthetic features."""
+        return 64 if self.data == "digits" else self.input_dim
+
     def eta0(self, optimizer: str, loss: str = "ce") -> float:
         if self.lr is not None:
             return self.lr
