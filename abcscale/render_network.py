@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from abcscale.render import COLUMNS, _fmt, summary_lines
@@ -33,9 +34,7 @@ def render_network_report(report: Report) -> str:
         rows.append((tensor.name, cells))
     lines.append(text_table(header, group_blocks(rows)))
     lines.append("")
-    module_rows = [(name, [_fmt(row["init"]), _fmt(row["change"]), _fmt(row["first_step_change"])])
-                   for name, row in report.modules.items()]
-    lines.append(text_table(["value", "init", "change", "first step"], group_blocks(module_rows)))
+    lines.append(_module_table(report.modules, _fmt))
     lines.append("")
     lines.append(f"Entries are exponents e of n = d_model (RMS per coordinate), settled over {report.horizon} unrolled "
                  "steps; '-' = exactly zero. A row 'h0-3.attn.q' stands for that tensor in blocks 0 to 3 (their "
@@ -45,6 +44,12 @@ def render_network_report(report: Report) -> str:
     for note in report.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _module_table(modules: Mapping[str, Mapping[str, Any]], cell: Callable[[Any], str]) -> str:
+    """The reported values (attention logits, residual stream, logits): init, change and first step's change."""
+    rows = [(name, [cell(row[k]) for k in ("init", "change", "first_step_change")]) for name, row in modules.items()]
+    return text_table(["value", "init", "change", "first step"], group_blocks(rows))
 
 
 def _pair_text(value: object) -> str:
@@ -84,9 +89,7 @@ def render_network_depth_report(report: NetworkDepthReport) -> str:
     rows = [(name, [_pair_text(row[q]) for q in DEPTH_COLUMNS]) for name, row in report.tensors.items()]
     lines.append(text_table(header, group_blocks(rows)))
     lines.append("")
-    module_rows = [(name, [_pair_text(row["init"]), _pair_text(row["change"]), _pair_text(row["first_step_change"])])
-                   for name, row in report.modules.items()]
-    lines.append(text_table(["value", "init", "change", "first step"], group_blocks(module_rows)))
+    lines.append(_module_table(report.modules, _pair_text))
     lines.append("")
     lines.append(f"Entries are exponents 'x, y': the quantity scales like n^x L^y (width first), settled over "
                  f"{report.horizon} unrolled steps. Each block row stands for a group of the L blocks.")

@@ -26,6 +26,7 @@ SEQ_LEN = 32
 EVAL_FRACTION = 0.1
 SYNTHETIC_POOL = 4096
 TEACHER_WIDTH = 64
+DIGITS_PIXELS = 64  # scikit-learn's 8 x 8 digits
 
 
 @dataclass
@@ -50,6 +51,11 @@ class Dataset:
         gen = torch.Generator().manual_seed(self.seed * 7_777_777 + step)
         index = torch.randperm(self.train_x.shape[0], generator=gen)[:size]
         return self.train_x[index], self.train_y[index]
+
+
+def input_width(name: str, input_dim: int) -> int:
+    """An MLP's input width on data set ``name``: the digits' pixels, or ``input_dim`` synthetic features."""
+    return DIGITS_PIXELS if name == "digits" else input_dim
 
 
 def _targets(labels: np.ndarray, values: np.ndarray | None, loss: str, k: int) -> torch.Tensor:

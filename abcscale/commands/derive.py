@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from abcscale.commands._common import add_parametrization_args, parametrization_from, print_json
@@ -38,12 +39,7 @@ def run(args: argparse.Namespace) -> int:
     param = parametrization_from(args)
     if param.network is not None and param.network.depth_alpha is not None:
         return _run_network_depth(args, param)
-    report = derive(param, horizon=args.horizon)
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(render_report(report))
-    return 0
+    return _emit(args, derive(param, horizon=args.horizon), render_report)
 
 
 def _run_network_depth(args: argparse.Namespace, param: Any) -> int:
@@ -51,12 +47,7 @@ def _run_network_depth(args: argparse.Namespace, param: Any) -> int:
     from abcscale.render_network import render_network_depth_report
     from theory.network_depth import derive_network_depth
 
-    report = derive_network_depth(param, horizon=args.horizon)
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(render_network_depth_report(report))
-    return 0
+    return _emit(args, derive_network_depth(param, horizon=args.horizon), render_network_depth_report)
 
 
 def _run_depth(args: argparse.Namespace) -> int:
@@ -66,9 +57,13 @@ def _run_depth(args: argparse.Namespace) -> int:
     from theory.depth import derive_depth, get_depth_preset
 
     rp = get_depth_preset(args.spec, **depth_overrides(args))
-    report = derive_depth(rp, horizon=args.horizon)
+    return _emit(args, derive_depth(rp, horizon=args.horizon), lambda report: render_depth_report(report, args.layers))
+
+
+def _emit(args: argparse.Namespace, report: Any, render: Callable[[Any], str]) -> int:
+    """Print a report: its ``to_dict`` as JSON with --json, else its terminal form."""
     if args.json:
         print_json(report.to_dict())
     else:
-        print(render_depth_report(report, args.layers))
+        print(render(report))
     return 0

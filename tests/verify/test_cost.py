@@ -53,3 +53,14 @@ def test_the_readme_job_is_too_small_for_two_workers_and_a_gpt_check_is_not() ->
     gpt = _param("gpt-mup", "adam")
     settings = _gpt_settings(gpt, steps=3, batch_size=None, base_width=None, lr=None, data="pydoc")
     assert cluster_pays(check_seconds(gpt, settings, [128, 256, 512, 1024], 16), 2)
+
+
+def test_an_mlp_input_width_is_the_data_sets() -> None:
+    """The work model's and the memory checks' input width (``TrainSettings.inputs``, ``input_width``) is the
+    width of the rows the data set loads: the digits' pixels, or the synthetic features asked for."""
+    from verify.data import load
+    from verify.width.train import TrainSettings
+
+    for data, input_dim in (("digits", 32), ("synthetic", 32), ("synthetic", 12)):
+        loaded = load(data, "ce", input_dim=input_dim)
+        assert TrainSettings(data=data, input_dim=input_dim).inputs == loaded.train_x.shape[1], data

@@ -256,21 +256,19 @@ def test_generic_check_equals_the_batched_gpt_measurements() -> None:
     most 1.1e-7 over the 226 values compared; tolerance 1e-5."""
     from theory.transformer import get_gpt_preset
     from verify.data import load_for
-    from verify.model.gpt_measure import forward_backward, probe_rows, quantities, weight_gradients
-    from verify.model.optim import BatchedOptimizer
     from verify.width.check import _gpt_settings
-    from verify.width.gpt_train import build, lm_loss
+    from verify.width.gpt_train import build, lm_loss, measured_steps
     from verify.width.train import Job
 
     param = get_gpt_preset("gpt-mup", optimizer="adam")
     settings = _gpt_settings(param, steps=3, batch_size=None, base_width=None, lr=None, data="pydoc")
     width = 128
-    model, tensors = build(Job(param, width, (0,), settings))
+    job = Job(param, width, (0,), settings)
+    model, tensors = build(job)
     assert {s.multiplier for s in model.scales} == {1.0}
     by_index = {s.index: s for s in model.scales}
     data = load_for(settings, param.loss)
     probe_x, probe_y = data.probe_x, data.probe_y
-    rows = probe_x.shape[0]
     plain = _example("nanogpt_mup").GPT(width)
     assert plain.h[0].attn.scale == pytest.approx(model.shape.scale, rel=1e-12)
     plain_params = dict(plain.named_parameters())
@@ -285,21 +283,9 @@ def test_generic_check_equals_the_batched_gpt_measurements() -> None:
                     plain_params[f"{_plain_name(scale.name)}.weight"].copy_(t[0])
 
     copy_tensors()
-    check = RefinedCoordinateCheck(plain, (probe_x,))
-    optimizer = BatchedOptimizer.for_spec(param.optimizer, model.scales)
-    initial = [t.clone() for t in tensors]
-    init = None
+    check = RefinedCoordinateCheck(plain, (probe_x,))  # its reference copy: the initial tensors
     compared = 0
-    for step in range(settings.steps + 1):
-        x, y = data.batch(step + 1, settings.batch_size)
-
-        def loss_of(logits: torch.Tensor, y: torch.Tensor = y) -> torch.Tensor:
-            return lm_loss(logits[:, :rows], probe_y).sum() + lm_loss(logits[:, rows:], y).sum()
-
-        tokens = torch.cat([probe_x, x])
-        now, grads = forward_backward(model, tokens, loss_of)
-        init = probe_rows(now, rows) if init is None else init
-        fast = quantities(model, tensors, initial, init, now, grads, probe_x, rows, step)
+    for step, fast in measured_steps(job, model, tensors):  # the check's own loop, before each update
         copy_tensors()
         generic = check.measure(lambda out: lm_loss(out.unsqueeze(0), probe_y).sum(), step)
         expected: dict[tuple[str, str], list[float]] = {}
@@ -318,7 +304,6 @@ def test_generic_check_equals_the_batched_gpt_measurements() -> None:
             want = (sum(v * v for v in parts) / len(parts)) ** 0.5  # one part, or q, k and v fused
             assert generic[key] == pytest.approx(want, rel=1e-5), (step, key)
             compared += 1
-        optimizer.step(tensors, weight_gradients(model, now, grads, tokens, rows))
     assert compared == 226  # 4 steps: every unit's values, both blocks' attention logits and the output logits
 
 

@@ -27,7 +27,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ from verify.options import (
     trainable,
 )
 from verify.result import Result
-from verify.runs.executors import InlineExecutor, executor_for, executor_slots, submit_keyed
+from verify.runs.executors import InlineExecutor, executor_for, executor_slots, next_finished, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
 from verify.runs.plan import seed_parts
 from verify.runs.runtime import gpu_resources
@@ -185,11 +185,7 @@ def run_lr_sweep(param: Parametrization, settings: LrSettings, widths: list[int]
                     _lookup(store, config, task.width, (done_task.seeds, done_task.lrs), found)
                     out.reused += len(found)
                     pool.deliver(task.width, found)
-            if running:
-                done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
-            else:
-                done = set()
-                time.sleep(max(0.0, poll - (time.monotonic() - looked)))
+            done = next_finished(running, poll=poll, waiting=bool(waiting), since=looked)
             for future in done:
                 result = future.result()
                 store.write_lr(config, result)
@@ -501,12 +497,13 @@ def lr_sweep(spec: str | os.PathLike[str] | Parametrization, *, layers: int | No
         check_batch(batch_size, data)
         settings = LrSettings(steps=steps, batch_size=batch_size, base_width=base_width, data=data)
     if scheduler is None and not gpt:  # a scheduler's workers are other machines
+        from verify.data import input_width
         from verify.memory import Size, amount, check_fits, lr_job_bytes
 
         widest = width_list[-1]
         estimate = functools.partial(lr_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
                                      eval_size=settings.eval_size,
-                                     inputs=64 if data == "digits" else settings.input_dim)
+                                     inputs=input_width(data, settings.input_dim))
         check_fits(estimate, {"width": Size("--widths", widest, 2), "seeds": Size("--seeds", seeds),
                               "batch_size": Size("--batch-size", settings.batch_size),
                               "layers": Size("--layers", param.hidden_layers)},

@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+import time
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from theory.errors import InputError, TaskFailed
 from verify.runs.plan import cluster_pays
@@ -69,6 +70,20 @@ def submit_keyed(executor: Executor, key: str, fn: Callable[..., Any], *args: An
     if isinstance(executor, DaskExecutor):
         return executor.submit_keyed(key, fn, *args, label=label)
     return executor.submit(fn, *args)
+
+
+_T = TypeVar("_T")
+
+
+def next_finished(running: Collection[Future[_T]], *, poll: float, waiting: bool, since: float) -> set[Future[_T]]:
+    """The futures that have finished: wait for the first (at most ``poll`` s while runs that other processes
+    hold are waited on), or, with none running, sleep out the rest of the poll period that began at ``since``
+    (``time.monotonic``) and return none.  The sweeps' scheduling loops share it."""
+    if running:
+        done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
+        return done
+    time.sleep(max(0.0, poll - (time.monotonic() - since)))
+    return set()
 
 
 def executor_slots(executor: Executor | None) -> int:

@@ -9,13 +9,14 @@ stop being finite is recorded as diverged at that step and the others go on.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import torch
 
 from theory.transformer import GPT
 from verify.data import load_for
 from verify.model.gpt import DEFAULT_HEAD_DIM, BatchedGPT, gpt_shape, init_tensors, tensor_scales
-from verify.model.gpt_measure import forward_backward, probe_rows, quantities, weight_gradients
+from verify.model.gpt_measure import Values, forward_backward, probe_rows, quantities, weight_gradients
 from verify.model.mlp import per_seed_loss
 from verify.model.optim import BatchedOptimizer
 from verify.width.train import Job, JobResult, TrainSettings, record_step
@@ -43,23 +44,19 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return per_seed_loss(logits.flatten(1, 2), targets.flatten(), "ce")
 
 
-def train_gpt_job(job: Job) -> JobResult:
-    """Train the seeds of one width for ``steps`` updates, measuring every quantity at steps 0..steps.
+def measured_steps(job: Job, model: BatchedGPT, tensors: list[torch.Tensor]) -> Iterator[tuple[int, Values]]:
+    """The quantities of steps 0..steps, each yielded before that step's update is applied to ``tensors``.
 
     As for the MLP, one forward/backward per step serves both: its rows are the probe sequences followed by the
     training batch of the next update (at the last step a batch that is never applied, so every step's
-    computation has the same shape)."""
-    start = time.perf_counter()
+    computation has the same shape).  A caller may stop early (every seed diverged); ``tensors`` then hold the
+    weights of the last step yielded."""
     settings: TrainSettings = job.settings
-    device = torch.device(job.device)
-    data = load_for(settings, job.param.loss).to(device)
-    model, tensors = build(job)
+    data = load_for(settings, job.param.loss).to(torch.device(job.device))
     initial = [t.clone() for t in tensors]
     optimizer = BatchedOptimizer.for_spec(job.param.optimizer, model.scales)
     probe_x, probe_y = data.probe_x, data.probe_y
     rows = probe_x.shape[0]
-    result = JobResult(width=job.width, seeds=job.seeds, diverged={s: None for s in job.seeds})
-    alive = torch.ones(len(job.seeds), dtype=torch.bool)
     init = None
     for step in range(settings.steps + 1):
         x, y = data.batch(step + 1, settings.batch_size)
@@ -71,10 +68,20 @@ def train_gpt_job(job: Job) -> JobResult:
         now, grads = forward_backward(model, tokens, loss_of)
         if init is None:
             init = probe_rows(now, rows)
-        values = quantities(model, tensors, initial, init, now, grads, probe_x, rows, step)
+        yield step, quantities(model, tensors, initial, init, now, grads, probe_x, rows, step)
+        if step < settings.steps:
+            optimizer.step(tensors, weight_gradients(model, now, grads, tokens, rows))
+
+
+def train_gpt_job(job: Job) -> JobResult:
+    """Train the seeds of one width for ``steps`` updates, measuring every quantity at steps 0..steps."""
+    start = time.perf_counter()
+    model, tensors = build(job)
+    result = JobResult(width=job.width, seeds=job.seeds, diverged={s: None for s in job.seeds})
+    alive = torch.ones(len(job.seeds), dtype=torch.bool)
+    for step, values in measured_steps(job, model, tensors):
         record_step(result, alive, values, step)
-        if not alive.any() or step == settings.steps:
+        if not alive.any():
             break
-        optimizer.step(tensors, weight_gradients(model, now, grads, tokens, rows))
     result.seconds = time.perf_counter() - start
     return result

@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 from typing import Any
 
 from theory.parametrization import Parametrization
-from verify.runs.executors import InlineExecutor, submit_keyed
+from verify.runs.executors import InlineExecutor, next_finished, submit_keyed
 from verify.runs.keys import config_key, describe, task_key
 from verify.runs.plan import seed_groups, seed_parts
 from verify.runs.store import POLL_SECONDS, Store
@@ -92,11 +92,7 @@ def train_widths(param: Parametrization, settings: TrainSettings, widths: list[i
                     running[submit_keyed(runner, task_key("width", key, job.width, job.seeds), train_job, job,
                                          label=label)] = job
                 bar.update(len(claim.done))  # finished by another process meanwhile
-            if running:
-                done, _ = wait(list(running), timeout=poll if waiting else None, return_when=FIRST_COMPLETED)
-            else:
-                done = set()
-                time.sleep(max(0.0, poll - (time.monotonic() - looked)))
+            done = next_finished(running, poll=poll, waiting=bool(waiting), since=looked)
             for future in done:
                 result = future.result()
                 store.write(key, result)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from theory.parametrization import Parametrization
-from verify.data import load_for
+from verify.data import input_width, load_for
 from verify.model.lowrank import Factors, forward_backward_factored, low_rank_applies
 from verify.model.measure import LowRankTerms, Snapshot, forward_backward, initial_products, quantities
 from verify.model.mlp import BatchedMLP, Forward, LayerScale, init_weights, layer_scales, per_seed_loss
@@ -72,7 +72,7 @@ class TrainSettings:
     @property
     def inputs(self) -> int:
         """An MLP's input width: the digits' 64 pixels, or ``input_dim`` synthetic features."""
-        return 64 if self.data == "digits" else self.input_dim
+        return input_width(self.data, self.input_dim)
 
     def eta0(self, optimizer: str, loss: str = "ce") -> float:
         if self.lr is not None:
