@@ -140,6 +140,12 @@ def lr_job_bytes(*, width: int, seeds: int, batch_size: int, layers: int, optimi
 PY_FLOAT = 32  # a float in a Python list: the object (24 bytes) and the list's pointer to it (8)
 
 
+def records_bytes(*, seeds: int, widths: int, steps: int, tensors: int) -> float:
+    """A lower bound on what a width check keeps for its fits: nine quantities per tensor for every width,
+    seed and measured step, as float64."""
+    return float(8 * 9 * tensors * seeds * widths * (steps + 1))
+
+
 def catapult_curves_bytes(*, steps: int, runs: int, per_step: int = 1, digits: int = 0) -> float:
     """The per-step records a catapult sweep keeps for its table and figure: ``per_step`` floats at every step of
     each of ``runs`` runs, and one run's (r, lambda) trajectory (mpmath numbers of ``digits`` digits if given)."""

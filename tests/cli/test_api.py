@@ -130,8 +130,8 @@ def test_check_takes_a_parametrization_object(tmp_path: Path) -> None:
     # issue 16: every bad argument is an InputError naming the keyword, before anything is trained or written
     ("check", {"lr": math.inf}, "lr inf: must be a finite positive number"),
     ("check", {"tolerance": math.inf}, "tolerance inf"),
-    ("check", {"widths": [64, 10**8]}, "widths 100000000: one width-1e8 job (8 seeds) needs ~"),
-    ("check", {"seeds": 10**8}, "seeds 100000000: one width-1024 job"),
+    ("check", {"widths": [64, 10**8]}, "widths 100000000: one width-1e8 job (1 seed) needs ~"),
+    ("check", {"seeds": 10**8}, "seeds 100000000: keeping the measurements of 4 widths x 100000000 seeds"),
     ("check", {"batch_size": 5000}, "batch_size 5000: the synthetic training pool has 4096 examples"),
     ("check", {"export": "/nonexistent/dir/x.csv"}, "export /nonexistent/dir/x.csv: folder /nonexistent/dir does"),
     ("check", {"plot": "/nonexistent/x.png"}, "plot /nonexistent/x.png: folder"),

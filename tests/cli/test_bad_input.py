@@ -39,7 +39,7 @@ CASES = [
     (["verify", "sp", *TINY, "--db", "{tmp}/same.png", "--plot", "{tmp}/same.png"], ["the same file as --db"]),
     # sizes that cannot fit in memory: refused with the estimate, naming the option that makes them large
     (["verify", "sp", "--widths", f"64,{HUGE}", "--seeds", "2"],
-     ["--widths 100000000: one width-1e8 job (2 seeds) needs ~1.6e17 bytes, more than this machine's"]),
+     ["--widths 100000000: one width-1e8 job (1 seed) needs ~8e16 bytes, more than this machine's"]),
     (["check", "sp", "--widths", "32,64", "--seeds", HUGE], ["--seeds 100000000:", "bytes"]),
     (["verify", "depth-mup", "--widths", HUGE], ["--widths 100000000: one width-1e8 depth-32 residual net"]),
     (["lr-sweep", "sp", "--widths", f"64,{HUGE}"], ["--widths 100000000: one width-1e8 job (3 seeds)"]),

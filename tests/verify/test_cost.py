@@ -64,3 +64,20 @@ def test_an_mlp_input_width_is_the_data_sets() -> None:
     for data, input_dim in (("digits", 32), ("synthetic", 32), ("synthetic", 12)):
         loaded = load(data, "ce", input_dim=input_dim)
         assert TrainSettings(data=data, input_dim=input_dim).inputs == loaded.train_x.shape[1], data
+
+
+def test_the_memory_check_sizes_the_job_the_cpu_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU a width's seeds train in heap-sized groups (one seed a job for a width-2048 GPT), so the check
+    asks memory for that job (2.1e9 bytes), not for all 16 seeds at once (3.4e10 bytes, refused before on a
+    24 GiB machine); a GPU job batches every seed and is still sized whole."""
+    import verify.memory
+    from theory.errors import InputError
+    from theory.transformer import get_gpt_preset
+    from verify.width.check import check_job_memory
+
+    monkeypatch.setattr(verify.memory, "device_memory", lambda device: 24 * 2**30)
+    param = get_gpt_preset("gpt-sp", optimizer="adam")
+    settings = _gpt_settings(param, steps=3, batch_size=None, base_width=None, lr=None, data="pydoc")
+    check_job_memory(param, settings, [256, 2048], 16, "cpu")  # no refusal
+    with pytest.raises(InputError, match=r"--widths 2048: one width-2048 GPT job \(16 seeds\) needs"):
+        check_job_memory(param, settings, [256, 2048], 16, "cuda")

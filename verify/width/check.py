@@ -46,7 +46,7 @@ from verify.result import Result
 from verify.runs.executors import executor_for, executor_slots, uses_cluster
 from verify.runs.runtime import gpu_resources
 from verify.runs.store import Store
-from verify.width.cost import jobs_seconds
+from verify.width.cost import heap_seeds, jobs_seconds
 from verify.width.points import judge_check, model_size
 from verify.width.sweep import pending_jobs, train_widths
 from verify.width.train import TrainSettings
@@ -280,15 +280,25 @@ class CheckResult(Result):
                 f"widths {','.join(map(str, self.plan.widths))}; {self.plan.seeds} seeds>")
 
 
-def check_job_memory(param: Parametrization, settings: TrainSettings, width: int, seeds: int, device: str) -> None:
-    """Refuse a width whose job (all seeds together) cannot fit in the memory of ``device``."""
-    from verify.memory import Size, amount, check_fits, gpt_job_bytes, width_job_bytes
+def check_job_memory(param: Parametrization, settings: TrainSettings, widths: list[int], seeds: int,
+                     device: str) -> None:
+    """Refuse a check whose measurements cannot fit in this machine's memory, or whose widest job cannot fit in
+    the memory of ``device``: the seeds that ``pending_jobs`` batches together there (all of them on a GPU,
+    heap-sized groups on the CPU)."""
+    from verify.memory import Size, amount, check_fits, gpt_job_bytes, records_bytes, width_job_bytes
 
+    records = functools.partial(records_bytes, widths=len(widths), steps=settings.steps, tensors=len(param.layers))
+    check_fits(records, {"seeds": Size("--seeds", seeds)},
+               f"keeping the measurements of {len(widths)} widths x {seeds} seeds")
+    width = max(widths)
+    if device == "cpu":
+        seeds = min(seeds, heap_seeds(param, settings, width))
+    count = f"{seeds} seed{'s' if seeds > 1 else ''}"
     if param.network is not None:
         estimate = functools.partial(gpt_job_bytes, blocks=param.network.blocks, batch_size=settings.batch_size,
                                      seq_len=settings.seq_len or 32)
         check_fits(estimate, {"width": Size("--widths", width, 2), "seeds": Size("--seeds", seeds)},
-                   f"one width-{amount(width)} GPT job ({seeds} seeds)", device)
+                   f"one width-{amount(width)} GPT job ({count})", device)
         return
 
     estimate = functools.partial(width_job_bytes, optimizer=param.optimizer.name, momentum=param.optimizer.momentum,
@@ -296,7 +306,7 @@ def check_job_memory(param: Parametrization, settings: TrainSettings, width: int
     check_fits(estimate, {"width": Size("--widths", width, 2), "seeds": Size("--seeds", seeds),
                           "batch_size": Size("--batch-size", settings.batch_size),
                           "layers": Size("--layers", param.hidden_layers)},
-               f"one width-{amount(width)} job ({seeds} seeds)", device)
+               f"one width-{amount(width)} job ({count})", device)
 
 
 def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None = None, loss: str | None = None,
@@ -382,7 +392,7 @@ def check(spec: str | os.PathLike[str] | Parametrization, *, layers: int | None 
     if gpt:
         _check_heads(param, settings, width_list)
     if scheduler is None:  # a scheduler's workers are other machines
-        check_job_memory(param, settings, width_list[-1], seeds, device)
+        check_job_memory(param, settings, width_list, seeds, device)
     plan = CheckPlan(param, source, target, settings, width_list, seeds, tolerance, db, judged, export, plot,
                      workers, scheduler, device)
     if announce is not None:
