@@ -21,6 +21,7 @@ from verify.model.measure import rms
 from verify.width.check import GPT_BASE_WIDTH, _gpt_settings
 from verify.width.gpt_train import build, lm_loss
 from verify.width.train import Job, TrainSettings, train_job
+from verify.width.verdict import DEFAULT_TOLERANCE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 SMALL = TrainSettings(steps=2, batch_size=2, probe_size=2, base_width=32, data="pydoc", seq_len=32, head_dim=16)
@@ -307,3 +308,99 @@ def test_sqrt_attention_at_mup_rates_fails_on_the_attention_rows(tmp_path: Path)
     for r in rows:
         if (r.quantity, r.name, r.step) in KEY_ROWS:
             assert r.measured is not None and -0.25 < r.measured < 0, r
+
+
+@pytest.fixture(scope="module")
+def sp_first_step() -> dict[int, tuple[object, list[torch.Tensor], object, object]]:
+    """gpt-sp with Adam at the engine's edge, the check's settings, 4 seeds, one update: per width of 128..1024
+    the model, its initial tensors and its traces on the probe sequences before and after the update."""
+    from verify.width.check import choose_lr_exponent
+    from verify.width.gpt_train import measured_steps
+
+    param, _ = choose_lr_exponent(resolve("gpt-sp", optimizer="adam"), None)
+    settings = _gpt_settings(param, steps=1, batch_size=None, base_width=None, lr=None, data="pydoc")
+    probe = load_for(settings, param.loss).probe_x
+    out = {}
+    for width in (128, 256, 512, 1024):
+        job = Job(param, width, (0, 1, 2, 3), settings)
+        model, tensors = build(job)
+        initial = [t.clone() for t in tensors]
+        for _ in measured_steps(job, model, tensors):
+            pass
+        out[width] = (model, initial, model.forward(probe, initial), model.forward(probe, tensors))
+    return out
+
+
+def _engine(quantity: str, name: str, step: int) -> float:
+    """The engine's exponent for a row of gpt-sp's check (Adam, at the edge)."""
+    from theory.engine import derive
+    from verify.width.check import choose_lr_exponent
+    from verify.width.points import judged, predictor
+
+    param, _ = choose_lr_exponent(resolve("gpt-sp", optimizer="adam"), None)
+    point = next(p for p in judged(param, step) if (p.quantity, p.name, p.step) == (quantity, name, step))
+    value = predictor(derive(param))(point)
+    assert value is not None
+    return float(value)
+
+
+def _slope(per_width: list[torch.Tensor]) -> float:
+    from verify.fit import fit_slope
+
+    return fit_slope([128, 256, 512, 1024], torch.stack(per_width, dim=1).numpy()).slope
+
+
+def test_sp_attention_output_grows_with_its_softmax_weights(sp_first_step: dict) -> None:  # type: ignore[type-arg]
+    """gpt-sp's failing rows read block 0's attention output (docs/transformers.md).  Its propagating update
+    W_o0 (A_1 V_1 - A_0 V_0) splits exactly into the part the softmax weights move, W_o0 (A_1 - A_0) V_1, and the
+    part the values move, W_o0 A_0 (V_1 - V_0).  Measured (4 seeds, step 1, 128..1024): the values' part follows
+    the engine's exponent for the row (-0.03 against 0); the weights' part grows with the logits' change (+0.36
+    against +0.31), as a softmax in its linear range does (the logits move by 0.06 to 0.12; the engine's cap holds
+    once they move by order 1); their sum has the failing slope (+0.18; +0.23 with the check's 16 seeds)."""
+    parts: dict[str, list[torch.Tensor]] = {"weights": [], "values": [], "total": [], "logits": []}
+    for model, initial, before, after in sp_first_step.values():  # type: ignore[misc]
+        w_o = initial[model.by_name["h0.attn.o"]] * model.scale("h0.attn.o").multiplier
+
+        def through_w_o(mix: torch.Tensor, model: object = model, w_o: torch.Tensor = w_o) -> torch.Tensor:
+            flat = mix.transpose(2, 3).flatten(3)  # (S, R, H, T, d) -> (S, R, T, n)
+            return rms(torch.matmul(flat.flatten(1, 2), w_o.transpose(1, 2)))
+
+        a0, a1 = (torch.softmax(t.modules["h0.attn.scores"], dim=-1) for t in (before, after))
+        v0, v1 = (model._heads(t.outputs["h0.attn.v"]) for t in (before, after))
+        parts["weights"].append(through_w_o(torch.matmul(a1 - a0, v1)))
+        parts["values"].append(through_w_o(torch.matmul(a0, v1 - v0)))
+        parts["total"].append(through_w_o(torch.matmul(a1, v1) - torch.matmul(a0, v0)))
+        s0, s1 = before.modules["h0.attn.scores"], after.modules["h0.attn.scores"]
+        causal = torch.isfinite(s0[0, 0, 0])  # (T, T): the unmasked entries
+        parts["logits"].append(rms((s1 - s0)[..., causal]))
+    row = _engine("propagating_update", "h0.attn.o", 1)
+    slopes = {name: _slope(values) for name, values in parts.items()}
+    assert abs(slopes["values"] - row) <= DEFAULT_TOLERANCE, slopes
+    assert abs(slopes["weights"] - slopes["logits"]) <= DEFAULT_TOLERANCE < slopes["weights"] - row, slopes
+    assert slopes["total"] - row > DEFAULT_TOLERANCE, slopes  # the check's FAIL, from the weights' part
+    assert float(parts["logits"][-1].max()) < 0.3  # far from saturating the softmax
+
+
+def test_sp_carried_logit_change_gains_a_part_along_the_keys(sp_first_step: dict) -> None:  # type: ignore[type-arg]
+    """Block 0's carried logit change at step 1 measures -0.80 against the engine's -1 over 256..2048
+    (docs/transformers.md).  The engine sums (W_Q0 dy).k_0 and q_0.(W_K0 dy) over d_head as random sums of
+    independent vectors.  Measured against exactly that size (|a| |b| / sqrt(d_head) per pair of positions,
+    ratio 1 for independent vectors): 0.99, 1.06, 1.09, 1.18 and 1.00, 1.04, 1.09, 1.31 over 128..1024.  A part
+    along the keys is emerging, which a random sum would not give; the ratio's growth is what this test holds."""
+    ratios: dict[str, list[float]] = {"query": [], "key": []}
+    for model, initial, before, after in sp_first_step.values():  # type: ignore[misc]
+        dy = after.inputs["h0.attn.q"] - before.inputs["h0.attn.q"]  # ln_1's output: the embeddings and gain moved
+
+        def carried(name: str, model: object = model, initial: list[torch.Tensor] = initial,
+                    dy: torch.Tensor = dy) -> torch.Tensor:
+            w0 = initial[model.by_name[name]] * model.scale(name).multiplier
+            return model._heads(torch.matmul(dy.flatten(1, 2), w0.transpose(1, 2)).view_as(dy))
+
+        q0, k0 = (model._heads(before.outputs[f"h0.attn.{p}"]) for p in "qk")
+        causal = torch.ones(q0.shape[-2], q0.shape[-2], dtype=torch.bool).tril()
+        for part, (a, b) in {"query": (carried("h0.attn.q"), k0), "key": (q0, carried("h0.attn.k"))}.items():
+            dot = torch.matmul(a, b.transpose(-1, -2))[..., causal]
+            size = (a.norm(dim=-1)[..., :, None] * b.norm(dim=-1)[..., None, :])[..., causal] / math.sqrt(a.shape[-1])
+            ratios[part].append(float(dot.pow(2).mean().sqrt() / size.pow(2).mean().sqrt()))
+    for part, values in ratios.items():
+        assert abs(values[0] - 1) < 0.05 and values[-1] > 1.1 and values == sorted(values), (part, values)
