@@ -234,6 +234,13 @@ class CheckResult(Result):
     def passed(self) -> bool:
         return not (self.plan.judged and self.summary["FAIL"] > 0)
 
+    @property
+    def notes(self) -> list[str]:
+        """Where the widths are not yet in the regime of the engine's limit (``verify.width.notes``)."""
+        from verify.width.notes import linear_softmax_notes
+
+        return linear_softmax_notes(self.rows, self.outcome.values) if self.plan.judged else []
+
     def table(self, *, header: bool = True) -> str:
         plan, outcome = self.plan, self.outcome
         x_text = format_exponent(outcome.param.lr_exponent)
@@ -248,6 +255,7 @@ class CheckResult(Result):
         if plan.judged:
             counts = self.summary
             lines.append(f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP")
+            lines += [f"note: {note}" for note in self.notes]
         if plan.plot:
             lines.append(f"coordinate check written to {plan.plot}")
         if plan.export:
@@ -261,7 +269,7 @@ class CheckResult(Result):
                 "config": outcome.config, "widths": plan.widths, "seeds": plan.seeds, "steps": plan.settings.steps,
                 "tolerance": plan.tolerance, "diverged_runs": self.diverged, "passed": self.passed,
                 "resumed_runs": outcome.resumed, "device": plan.device, "summary": self.summary,
-                "rows": self.row_dicts()}
+                "notes": self.notes, "rows": self.row_dicts()}
 
     def row_dicts(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]
