@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -311,7 +312,7 @@ def test_sqrt_attention_at_mup_rates_fails_on_the_attention_rows(tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def sp_first_step() -> dict[int, tuple[object, list[torch.Tensor], object, object]]:
+def sp_first_step() -> dict[int, tuple[Any, list[torch.Tensor], Any, Any]]:
     """gpt-sp with Adam at the engine's edge, the check's settings, 4 seeds, one update: per width of 128..1024
     the model, its initial tensors and its traces on the probe sequences before and after the update."""
     from verify.width.check import choose_lr_exponent
@@ -350,7 +351,7 @@ def _slope(per_width: list[torch.Tensor]) -> float:
     return fit_slope([128, 256, 512, 1024], torch.stack(per_width, dim=1).numpy()).slope
 
 
-def test_sp_attention_output_grows_with_its_softmax_weights(sp_first_step: dict) -> None:  # type: ignore[type-arg]
+def test_sp_attention_output_grows_with_its_softmax_weights(sp_first_step: dict[int, Any]) -> None:
     """gpt-sp's failing rows read block 0's attention output (docs/transformers.md).  Its propagating update
     W_o0 (A_1 V_1 - A_0 V_0) splits exactly into the part the softmax weights move, W_o0 (A_1 - A_0) V_1, and the
     part the values move, W_o0 A_0 (V_1 - V_0).  Measured (4 seeds, step 1, 128..1024): the values' part follows
@@ -358,10 +359,10 @@ def test_sp_attention_output_grows_with_its_softmax_weights(sp_first_step: dict)
     against +0.31), as a softmax in its linear range does (the logits move by 0.06 to 0.12; the engine's cap holds
     once they move by order 1); their sum has the failing slope (+0.18; +0.23 with the check's 16 seeds)."""
     parts: dict[str, list[torch.Tensor]] = {"weights": [], "values": [], "total": [], "logits": []}
-    for model, initial, before, after in sp_first_step.values():  # type: ignore[misc]
+    for model, initial, before, after in sp_first_step.values():
         w_o = initial[model.by_name["h0.attn.o"]] * model.scale("h0.attn.o").multiplier
 
-        def through_w_o(mix: torch.Tensor, model: object = model, w_o: torch.Tensor = w_o) -> torch.Tensor:
+        def through_w_o(mix: torch.Tensor, w_o: torch.Tensor = w_o) -> torch.Tensor:
             flat = mix.transpose(2, 3).flatten(3)  # (S, R, H, T, d) -> (S, R, T, n)
             return rms(torch.matmul(flat.flatten(1, 2), w_o.transpose(1, 2)))
 
@@ -381,17 +382,17 @@ def test_sp_attention_output_grows_with_its_softmax_weights(sp_first_step: dict)
     assert float(parts["logits"][-1].max()) < 0.3  # far from saturating the softmax
 
 
-def test_sp_carried_logit_change_gains_a_part_along_the_keys(sp_first_step: dict) -> None:  # type: ignore[type-arg]
+def test_sp_carried_logit_change_gains_a_part_along_the_keys(sp_first_step: dict[int, Any]) -> None:
     """Block 0's carried logit change at step 1 measures -0.80 against the engine's -1 over 256..2048
     (docs/transformers.md).  The engine sums (W_Q0 dy).k_0 and q_0.(W_K0 dy) over d_head as random sums of
     independent vectors.  Measured against exactly that size (|a| |b| / sqrt(d_head) per pair of positions,
     ratio 1 for independent vectors): 0.99, 1.06, 1.09, 1.18 and 1.00, 1.04, 1.09, 1.31 over 128..1024.  A part
     along the keys is emerging, which a random sum would not give; the ratio's growth is what this test holds."""
     ratios: dict[str, list[float]] = {"query": [], "key": []}
-    for model, initial, before, after in sp_first_step.values():  # type: ignore[misc]
+    for model, initial, before, after in sp_first_step.values():
         dy = after.inputs["h0.attn.q"] - before.inputs["h0.attn.q"]  # ln_1's output: the embeddings and gain moved
 
-        def carried(name: str, model: object = model, initial: list[torch.Tensor] = initial,
+        def carried(name: str, model: Any = model, initial: list[torch.Tensor] = initial,
                     dy: torch.Tensor = dy) -> torch.Tensor:
             w0 = initial[model.by_name[name]] * model.scale(name).multiplier
             return model._heads(torch.matmul(dy.flatten(1, 2), w0.transpose(1, 2)).view_as(dy))
