@@ -81,6 +81,7 @@ class Outcome:
     runs: list[dict[str, object]]
     values: dict[tuple[str, int, int], np.ndarray]  # (quantity, layer, step) -> (seeds, widths)
     resumed: int = 0  # (width, seed) runs read from the store (finished before or by another process), not trained
+    notes: list[str] = field(default_factory=list)  # where the widths are short of the limit (verify.width.notes)
 
 
 def edge_lr_exponent(param: Parametrization) -> tuple[Exponent | None, str]:
@@ -140,8 +141,11 @@ def train_and_judge(param: Parametrization, settings: TrainSettings, widths: lis
         runs = [r for r in store.runs(config) if r["width"] in widths and r["seed"] in seeds]
     finally:
         store.close()
+    from verify.width.notes import linear_softmax_notes
+
     rows = judge_check(report, param, values, widths, settings.steps, tolerance)
-    return Outcome(param, lr_source, report.regime, config, widths, seeds, rows, runs, values, resumed)
+    return Outcome(param, lr_source, report.regime, config, widths, seeds, rows, runs, values, resumed,
+                   linear_softmax_notes(report, values))
 
 
 @dataclass(frozen=True)
@@ -237,9 +241,7 @@ class CheckResult(Result):
     @property
     def notes(self) -> list[str]:
         """Where the widths are not yet in the regime of the engine's limit (``verify.width.notes``)."""
-        from verify.width.notes import linear_softmax_notes
-
-        return linear_softmax_notes(self.rows, self.outcome.values) if self.plan.judged else []
+        return self.outcome.notes if self.plan.judged else []
 
     def table(self, *, header: bool = True) -> str:
         plan, outcome = self.plan, self.outcome

@@ -11,39 +11,40 @@ next to the verdicts; it changes none of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from fractions import Fraction
+from typing import Protocol
 
 import numpy as np
 
-from verify.width.verdict import Row
+from theory.exponents import Exponent, format_exponent
 
 SATURATED_CHANGE = 1.0  # RMS logit change from which a softmax's weights stop following the logits linearly
 
 
-def _exponent(text: str) -> Fraction | None:
-    try:
-        return Fraction(text)
-    except ValueError:
-        return None
+class ModuleExponents(Protocol):
+    """What the notes read of the engine's report (``theory.engine.Report``)."""
+
+    modules: dict[str, dict[str, Exponent | None]]
+
+    def module_exponent(self, name: str, kind: str, step: int) -> Exponent | None: ...
 
 
-def linear_softmax_notes(rows: Sequence[Row], values: dict[tuple[str, int, int], np.ndarray]) -> list[str]:
-    """One note per attention whose logits the engine has growing (change exponent > 0 at step 1) but which move
-    by less than ``SATURATED_CHANGE`` at every width measured (seed means)."""
+def linear_softmax_notes(report: ModuleExponents, values: dict[tuple[str, int, int], np.ndarray]) -> list[str]:
+    """One note per attention whose logits the engine has growing (change exponent > 0 after the first update)
+    but which move by less than ``SATURATED_CHANGE`` at every width measured (seed means)."""
     notes = []
-    for row in rows:
-        if row.quantity != "change" or not row.name.endswith(".attn.scores") or row.step != 1:
+    for name in report.modules:
+        if not name.endswith(".attn.scores"):
             continue
-        exponent = _exponent(row.predicted)
-        measured = values.get((f"{row.name}/change", 0, 1))
-        if exponent is None or exponent <= 0 or measured is None or not np.isfinite(measured).all():
+        exponent = report.module_exponent(name, "change", 1)
+        measured = values.get((f"{name}/change", 0, 1))
+        if exponent is None or not exponent.is_number or exponent <= 0 or measured is None \
+                or not np.isfinite(measured).all():
             continue
         means = measured.mean(axis=0)
         if means.max() < SATURATED_CHANGE:
-            block = row.name.removesuffix(".attn.scores")
+            block = name.removesuffix(".attn.scores")
             notes.append(f"{block}'s attention logits move by {means.min():.2g} to {means.max():.2g} after the first "
-                         f"update: the engine's n^{exponent} growth saturates its softmax only once they move by "
-                         f"about {SATURATED_CHANGE:g}, so at these widths the softmax is linear and what reads "
-                         f"{block}'s attention output can grow with the logits (docs/transformers.md)")
+                         f"update: the engine's n^{format_exponent(exponent)} growth saturates its softmax only once "
+                         f"they move by about {SATURATED_CHANGE:g}, so at these widths the softmax is linear and what "
+                         f"reads {block}'s attention output can grow with the logits (docs/transformers.md)")
     return notes
